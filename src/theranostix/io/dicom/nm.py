@@ -40,6 +40,7 @@ from theranostix.core.provenance import Provenance
 from theranostix.io.dicom.ct import select_series
 from theranostix.io.dicom.dates import combine, parse_da, parse_dt, parse_tm
 from theranostix.io.dicom.geometry import sort_and_check
+from theranostix.io.dicom.pet import nuclide_from_code
 from theranostix.physics.radionuclides import DECAY_DATA, normalize_nuclide, radionuclide
 
 #: Private block of the project (written by the twins; readable by any tool via the creator).
@@ -169,13 +170,9 @@ def load_spect(path: str | Path, calibration_cps_per_mbq: float | None = None, *
     item = rp[0] if rp else Dataset()
     nuc = radionuclide_name
     if nuc is None:
-        seq = item.get("RadionuclideCodeSequence")
-        meaning = str(seq[0].get("CodeMeaning", "")) if seq else ""
-        if meaning:
-            try:
-                nuc = normalize_nuclide(meaning.replace("^", ""))
-            except InvalidInputError:
-                nuc = None
+        nuc = nuclide_from_code(item)
+    else:
+        nuc = normalize_nuclide(nuc)
     acq_start = parse_dt(d0.get("AcquisitionDateTime"), "AcquisitionDateTime (0008,002A)") or combine(
         parse_da(d0.get("AcquisitionDate") or d0.get("SeriesDate"), "AcquisitionDate (0008,0022)"),
         parse_tm(d0.get("AcquisitionTime") or d0.get("SeriesTime"), "AcquisitionTime (0008,0032)"))

@@ -130,7 +130,8 @@ def _float_or_none(v: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _nuclide_from_code(item: Dataset) -> str | None:
+def nuclide_from_code(item: Dataset) -> str | None:
+    """Radionuclide named by RadionuclideCodeSequence (0054,0300) (code value, else meaning)."""
     seq = item.get("RadionuclideCodeSequence")
     if not seq:
         return None
@@ -282,7 +283,7 @@ def _plan(items: list[tuple[Path, Dataset]], *, weight_kg: float | None, height_
     item = rp_seq[0] if rp_seq else Dataset()
     agent = str(item.get("Radiopharmaceutical", "") or "") or None
     half_life_s = _float_or_none(item.get("RadionuclideHalfLife"))
-    nuclide = _nuclide_from_code(item)
+    nuclide = nuclide_from_code(item)
     if half_life_s is not None and half_life_s > 0:
         hl_source = "RadionuclideHalfLife (0018,1075)"
         nuclide = nuclide or _nuclide_from_half_life(half_life_s)
