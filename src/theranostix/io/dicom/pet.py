@@ -649,6 +649,7 @@ def load_pet(path: str | Path, suv: SuvKind = "bw", *, series_uid: str | None = 
             raise InvalidInputError(f"cannot decode pixel data ({exc})", where=f"{f} PixelData (7FE0,0010)",
                                     fix="install the decoder for this transfer syntax or re-export uncompressed.") from exc
         np.multiply(px, factors[k], out=arr[k], casting="unsafe")
+        del px, ds.PixelData  # free the raw bytes and pydicom's decoded cache as we go
 
     image = Image(array=arr, spacing=spacing, origin=origin, direction=direction, units=SUV_UNITS[suv],
                   frame_of_reference_uid=str(d0.get("FrameOfReferenceUID", "") or "") or None,
