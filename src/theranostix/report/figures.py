@@ -1,0 +1,75 @@
+"""Figures (matplotlib, Agg backend): maximum-intensity projections with outlined lesions, curves.
+
+Rendering only: functions take images/arrays and return a matplotlib Figure or write a PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from theranostix.core.image import Image  # noqa: E402
+from theranostix.io.atomic import atomic_path  # noqa: E402
+
+
+def coronal_mip(image: Image) -> tuple[np.ndarray, tuple[float, float]]:
+    """Coronal maximum-intensity projection (max over the anterior-posterior axis j).
+
+    Returns the (z, x) projection oriented for display (head up, patient right on the viewer's
+    left, as radiologists show it) and the (row, column) pixel size in mm.
+    """
+    mip = image.array.max(axis=1)  # (z, x)
+    mip = mip[::-1, :]  # head at the top
+    sx, _, sz = image.spacing
+    return mip, (sz, sx)
+
+
+def mip_figure(suv: Image, lesion_labels: Image | None = None, *, title: str = "",
+               vmax: float | None = None, lesion_names: dict[int, str] | None = None) -> plt.Figure:
+    """Coronal MIP of an SUV image, inverted grey scale, with every lesion outlined and numbered.
+
+    Parameters
+    ----------
+    suv
+        SUV image.
+    lesion_labels
+        Integer lesion map on the same grid (0 = background); each lesion is outlined in colour and
+        labelled with its number at its projected centroid.
+    vmax
+        Upper display limit (SUV); default: 10 or the 99.5th percentile of the MIP if lower.
+    """
+    mip, (dz, dx) = coronal_mip(suv)
+    if vmax is None:
+        vmax = float(min(10.0, max(np.percentile(mip, 99.5), 1.0)))
+    h, w = mip.shape
+    fig, ax = plt.subplots(figsize=(4.2, 4.2 * (h * dz) / max(w * dx, 1.0) * 0.9 + 0.6), dpi=110)
+    ax.imshow(mip, cmap="gray_r", vmin=0, vmax=vmax, aspect=dz / dx, interpolation="nearest")
+    if lesion_labels is not None and np.any(lesion_labels.array):
+        lab = lesion_labels.array
+        lmip = np.zeros(mip.shape, dtype=np.int32)
+        for lid in np.unique(lab[lab > 0]):
+            proj = (lab == lid).any(axis=1)[::-1, :]
+            lmip[proj & (lmip == 0)] = int(lid)
+            ax.contour(proj.astype(float), levels=[0.5], colors=["#d62728"], linewidths=0.8)
+            cz, cx = ndimage.center_of_mass(proj)
+            name = (lesion_names or {}).get(int(lid), str(int(lid)))
+            ax.text(cx + 4, cz, name, color="#d62728", fontsize=6, va="center")
+    ax.set_axis_off()
+    ax.set_title(title or f"coronal MIP ({suv.units}, 0–{vmax:.0f})", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
