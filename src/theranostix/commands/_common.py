@@ -58,14 +58,10 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 1
     except Exception as exc:  # click usage errors and real bugs
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
+        for click in _click_modules():
+            if isinstance(exc, click.exceptions.ClickException):  # usage errors, bad option values
+                exc.show()
+                return 2
         traceback.print_exc()
         err_console.print(f"[bold red]internal error:[/] {exc!r}")
         return 1
@@ -73,3 +69,14 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
 
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def _click_modules() -> list:
+    """The click package typer uses (typer >= 0.29 vendors it as ``typer._click``), and plain click."""
+    mods = []
+    for name in ("typer._click", "click"):
+        try:
+            mods.append(__import__(name, fromlist=["exceptions"]))
+        except ImportError:
+            continue
+    return mods
