@@ -19,20 +19,23 @@ from theranostix import commands as _commands
 app = typer.Typer(
     name="theranostix",
     help="Precision theranostics: quantitative PET/SPECT, lesions, dosimetry, planning, response.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
         from theranostix import __version__
 
         typer.echo(f"theranostix {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit(0)
 
 
