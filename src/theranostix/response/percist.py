@@ -1,0 +1,297 @@
+"""PERCIST 1.0 (FDG): response of the hottest lesion's SULpeak with comparability checks.
+
+Wahl et al., JNM 2009;50 Suppl 1:122S; Practical PERCIST (O, Lodge, Wahl, Radiology 2016;
+PMC4976461); CRITERIA.md §3.1 [V]. Summary:
+
+* Measurable at baseline: SULpeak >= 1.5 x liver SULmean + 2 SD (liver) or >= 2.0 x blood-pool
+  SULmean + 2 SD (blood pool, when the liver is diseased).
+* Comparability: liver SULmean within 20 % **and** < 0.3 SUL between scans; uptake times within
+  15 min.
+* Target: the hottest lesion on each scan (need not be the same lesion).
+* CMR: target below liver mean and at blood-pool level; no new lesions.
+* PMR: SULpeak falls >= 30 % and >= 0.8 SUL; no new lesions.
+* PMD: SULpeak rises > 30 % and > 0.8 SUL; or new FDG-avid lesions; or TLG > 75 % up with no
+  SUL decline.
+* SMD: none of the above.
+
+Comparability failures are **never scored silently**. With ``on_incomparable="flag"`` (default)
+the result's category is ``"NE"`` (not evaluable), ``flags`` lists each failure, and the
+category the numbers would give is in ``values["category_if_comparable"]`` -- except PMD by new
+lesions, which does not rest on SUL and is kept (still flagged).
+With ``on_incomparable="refuse"`` an :class:`InvalidInputError` is raised instead.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from theranostix.core.errors import InvalidInputError
+from theranostix.core.provenance import Provenance
+from theranostix.pet.scores import CriterionResult, Reason, check_comparator, check_value, fmt, meets
+
+
+class PercistScan(BaseModel):
+    """Measurements of one FDG PET scan (SUL = SUV normalised to lean body mass).
+
+    Attributes
+    ----------
+    sul_peak
+        SULpeak of the hottest lesion (1 cm^3 sphere). ``None`` (follow-up only) = no residual
+        lesion uptake.
+    liver_sul_mean, liver_sul_sd
+        Liver SULmean and SD (3 cm sphere, right lobe).
+    blood_pool_sul_mean, blood_pool_sul_sd
+        Descending-aorta blood pool (1 cm x 2 cm cylinder).
+    uptake_min
+        Uptake time (injection to scan start) in minutes.
+    tlg
+        Total lesion glycolysis (SUL x mL), optional, for the TLG rule of PMD.
+    """
+
+    sul_peak: float | None
+    liver_sul_mean: float | None = None
+    liver_sul_sd: float | None = None
+    blood_pool_sul_mean: float | None = None
+    blood_pool_sul_sd: float | None = None
+    uptake_min: float | None = None
+    tlg: float | None = None
+
+
+def percist(
+    baseline: PercistScan,
+    followup: PercistScan,
+    new_lesions: int = 0,
+    *,
+    reference: Literal["liver", "blood_pool"] = "liver",
+    on_incomparable: Literal["flag", "refuse"] = "flag",
+    response_fraction: float = 0.30,
+    response_abs_sul: float = 0.8,
+    pmr_boundary: Literal[">=", ">"] = ">=",
+    pmd_boundary: Literal[">=", ">"] = ">",
+    liver_max_rel_diff: float = 0.20,
+    liver_max_abs_diff_sul: float = 0.3,
+    max_uptake_time_diff_min: float = 15.0,
+    tlg_pmd_fraction: float = 0.75,
+    nontarget_increase_over_30pct: bool = False,
+) -> CriterionResult:
+    """PERCIST 1.0 category.
+
+    Parameters
+    ----------
+    baseline, followup
+        The two scans. Baseline needs ``sul_peak`` and the reference mean and SD.
+    new_lesions
+        New FDG-avid lesions typical of cancer (count).
+    reference
+        Measurability reference: ``"liver"`` (1.5 x mean + 2 SD) or ``"blood_pool"``
+        (2.0 x mean + 2 SD) when the liver is diseased.
+    on_incomparable
+        ``"flag"`` (default: category ``"NE"`` with flags) or ``"refuse"`` (raise).
+    response_fraction, response_abs_sul
+        30 % and 0.8 SUL.
+    pmr_boundary
+        ``">="`` (default, Wahl 2009 Table) or ``">"`` (some texts say "> 30 %").
+    pmd_boundary
+        ``">"`` (default, Wahl 2009) or ``">="``.
+    liver_max_rel_diff, liver_max_abs_diff_sul
+        Comparability of the reference mean: within 20 % and < 0.3 SUL (both required).
+    max_uptake_time_diff_min
+        Uptake-time comparability, 15 min (difference <= 15 min passes).
+    tlg_pmd_fraction
+        TLG increase (> 75 %) with no SUL decline that makes PMD.
+    nontarget_increase_over_30pct
+        Another lesion increased > 30 % in SUL or size: blocks PMR (-> SMD).
+
+    Raises
+    ------
+    InvalidInputError
+        Negative values; missing baseline SULpeak or reference; ``on_incomparable="refuse"``
+        with a comparability failure.
+    """
+    if reference not in ("liver", "blood_pool"):
+        raise InvalidInputError(f"unknown reference {reference!r}", where="reference",
+                                fix="use liver or blood_pool")
+    if on_incomparable not in ("flag", "refuse"):
+        raise InvalidInputError(f"unknown on_incomparable {on_incomparable!r}",
+                                where="on_incomparable", fix="use flag or refuse")
+    pmr_op = check_comparator(pmr_boundary, "pmr_boundary")
+    pmd_op = check_comparator(pmd_boundary, "pmd_boundary")
+    if new_lesions is None or int(new_lesions) != new_lesions or new_lesions < 0:
+        raise InvalidInputError(f"new_lesions {new_lesions!r} is not a count >= 0", where="new_lesions")
+    n_new = int(new_lesions)
+    b = check_value(baseline.sul_peak, "baseline.sul_peak", positive=True,
+                    fix="give the SULpeak of the hottest baseline lesion")
+    f = check_value(followup.sul_peak, "followup.sul_peak", required=False)
+    ref_key = "liver" if reference == "liver" else "blood_pool"
+    factor = 1.5 if reference == "liver" else 2.0
+    b_ref = check_value(getattr(baseline, f"{ref_key}_sul_mean"), f"baseline.{ref_key}_sul_mean",
+                        positive=True, fix=f"measure the baseline {ref_key} SULmean")
+    b_sd = check_value(getattr(baseline, f"{ref_key}_sul_sd"), f"baseline.{ref_key}_sul_sd",
+                       fix=f"measure the baseline {ref_key} SUL standard deviation")
+    f_ref = check_value(getattr(followup, f"{ref_key}_sul_mean"), f"followup.{ref_key}_sul_mean",
+                        positive=True, fix=f"measure the follow-up {ref_key} SULmean")
+    f_liver = check_value(followup.liver_sul_mean, "followup.liver_sul_mean", positive=True,
+                          required=False)
+    f_bp = check_value(followup.blood_pool_sul_mean, "followup.blood_pool_sul_mean", positive=True,
+                       required=False)
+    for scan, nm in ((baseline, "baseline"), (followup, "followup")):
+        check_value(scan.uptake_min, f"{nm}.uptake_min", required=False)
+        check_value(scan.tlg, f"{nm}.tlg", required=False)
+        check_value(scan.liver_sul_sd, f"{nm}.liver_sul_sd", required=False)
+        check_value(scan.blood_pool_sul_sd, f"{nm}.blood_pool_sul_sd", required=False)
+    prov = Provenance(parameters={
+        "reference": reference, "on_incomparable": on_incomparable,
+        "response_fraction": response_fraction, "response_abs_sul": response_abs_sul,
+        "pmr_boundary": pmr_boundary, "pmd_boundary": pmd_boundary,
+        "liver_max_rel_diff": liver_max_rel_diff, "liver_max_abs_diff_sul": liver_max_abs_diff_sul,
+        "max_uptake_time_diff_min": max_uptake_time_diff_min, "tlg_pmd_fraction": tlg_pmd_fraction})
+    reasons: list[Reason] = []
+    flags: list[str] = []
+
+    # ---- comparability
+    d_abs = abs(f_ref - b_ref)
+    d_rel = d_abs / b_ref
+    rel_ok = meets(d_rel, "<=", liver_max_rel_diff)
+    abs_ok = meets(d_abs, "<", liver_max_abs_diff_sul)
+    reasons.append(Reason(
+        rule="PERCIST.comparability.reference_sul",
+        text=(f"{ref_key} SULmean {fmt(b_ref)} -> {fmt(f_ref)}: difference {fmt(d_abs)} SUL "
+              f"({d_rel * 100:.1f} %); limits <= {liver_max_rel_diff * 100:g} % and < "
+              f"{fmt(liver_max_abs_diff_sul)} SUL -> {'comparable' if rel_ok and abs_ok else 'NOT comparable'}"),
+        met=rel_ok and abs_ok,
+        values={f"baseline_{ref_key}_sul_mean": b_ref, f"followup_{ref_key}_sul_mean": f_ref,
+                "abs_diff_sul": d_abs, "rel_diff": d_rel},
+        thresholds={"liver_max_rel_diff": liver_max_rel_diff,
+                    "liver_max_abs_diff_sul": liver_max_abs_diff_sul}))
+    if not rel_ok:
+        flags.append(f"{ref_key} SULmean differs by {d_rel * 100:.1f} % (> {liver_max_rel_diff * 100:g} %)")
+    if not abs_ok:
+        flags.append(f"{ref_key} SULmean differs by {fmt(d_abs)} SUL (>= {fmt(liver_max_abs_diff_sul)})")
+    if baseline.uptake_min is not None and followup.uptake_min is not None:
+        dt = abs(followup.uptake_min - baseline.uptake_min)
+        t_ok = meets(dt, "<=", max_uptake_time_diff_min)
+        reasons.append(Reason(
+            rule="PERCIST.comparability.uptake_time",
+            text=(f"Uptake time {fmt(baseline.uptake_min)} -> {fmt(followup.uptake_min)} min: "
+                  f"difference {fmt(dt)} min {'<=' if t_ok else '>'} {fmt(max_uptake_time_diff_min)} min"),
+            met=t_ok, values={"baseline_uptake_min": baseline.uptake_min,
+                              "followup_uptake_min": followup.uptake_min, "diff_min": dt},
+            thresholds={"max_uptake_time_diff_min": max_uptake_time_diff_min}))
+        if not t_ok:
+            flags.append(f"uptake times differ by {fmt(dt)} min (> {fmt(max_uptake_time_diff_min)} min)")
+    else:
+        reasons.append(Reason(rule="PERCIST.comparability.uptake_time",
+                              text="Uptake times not given: comparability not checked", met=None))
+        prov.warn("uptake times not given: uptake-time comparability (15 min) not checked")
+    if flags and on_incomparable == "refuse":
+        raise InvalidInputError("scans are not comparable for PERCIST: " + "; ".join(flags),
+                                where="baseline/followup",
+                                fix="repeat with a comparable protocol, or use on_incomparable='flag'")
+
+    # ---- measurability
+    thr = factor * b_ref + 2.0 * b_sd
+    measurable = meets(b, ">=", thr)
+    reasons.append(Reason(
+        rule="PERCIST.measurable",
+        text=(f"Baseline SULpeak {fmt(b)} {'>=' if measurable else '<'} {fmt(factor)} x {ref_key} "
+              f"SULmean {fmt(b_ref)} + 2 x SD {fmt(b_sd)} = {fmt(thr)}"),
+        met=measurable, values={"baseline_sul_peak": b},
+        thresholds={"measurability_threshold": thr, "comparator": ">="},
+        option=f"reference={reference}"))
+    reasons.append(Reason(rule="PERCIST.new_lesions", text=f"{n_new} new FDG-avid lesion(s)",
+                          met=n_new > 0, values={"new_lesions": n_new}))
+
+    values: dict = {"baseline_sul_peak": b, "followup_sul_peak": f, "measurability_threshold": thr}
+    f_eff = 0.0 if f is None else f
+    change_abs = f_eff - b
+    change = change_abs / b
+    values.update({"sul_peak_change_fraction": change, "sul_peak_change_abs": change_abs})
+
+    # CMR
+    liver_for_cmr = f_liver
+    if f is None:
+        cmr = True
+        cmr_text = "No residual lesion uptake at follow-up"
+    elif liver_for_cmr is None or f_bp is None:
+        cmr = False
+        cmr_text = ("CMR not assessable: follow-up liver and blood-pool SULmean are needed")
+    else:
+        below_liver = meets(f, "<", liver_for_cmr)
+        at_bp = meets(f, "<=", f_bp)
+        cmr = below_liver and at_bp
+        cmr_text = (f"Follow-up SULpeak {fmt(f)} {'<' if below_liver else '>='} liver SULmean "
+                    f"{fmt(liver_for_cmr)} and {'<=' if at_bp else '>'} blood-pool SULmean {fmt(f_bp)}")
+    cmr_assessable = f is None or (liver_for_cmr is not None and f_bp is not None)
+    cmr = cmr and n_new == 0
+    reasons.append(Reason(rule="PERCIST.CMR", text=cmr_text + ("" if n_new == 0 else "; new lesions exclude CMR"),
+                          met=cmr if (cmr_assessable or n_new) else None, values={"followup_sul_peak": f, "followup_liver_sul_mean": f_liver,
+                                           "followup_blood_pool_sul_mean": f_bp}))
+    # PMD
+    rel_up = meets(change, pmd_op, response_fraction)
+    abs_up = meets(change_abs, pmd_op, response_abs_sul)
+    pmd_sul = rel_up and abs_up
+    reasons.append(Reason(
+        rule="PERCIST.PMD.sul_peak",
+        text=(f"SULpeak change {change * 100:+.1f} % ({change_abs:+.3g} SUL): PMD needs "
+              f"{pmd_boundary} {response_fraction * 100:g} % and {pmd_boundary} {fmt(response_abs_sul)} SUL"
+              f" -> {'met' if pmd_sul else 'not met'}"),
+        met=pmd_sul, values={"change_fraction": change, "change_abs_sul": change_abs},
+        thresholds={"response_fraction": response_fraction, "response_abs_sul": response_abs_sul,
+                    "comparator": pmd_boundary}, option=f"pmd_boundary={pmd_boundary}"))
+    pmd_tlg = False
+    if baseline.tlg is not None and followup.tlg is not None and baseline.tlg > 0:
+        tlg_change = (followup.tlg - baseline.tlg) / baseline.tlg
+        pmd_tlg = meets(tlg_change, ">", tlg_pmd_fraction) and change_abs >= 0
+        values["tlg_change_fraction"] = tlg_change
+        reasons.append(Reason(
+            rule="PERCIST.PMD.tlg",
+            text=(f"TLG change {tlg_change * 100:+.1f} % (PMD if > {tlg_pmd_fraction * 100:g} % "
+                  "with no SUL decline)"),
+            met=pmd_tlg, values={"tlg_change_fraction": tlg_change},
+            thresholds={"tlg_pmd_fraction": tlg_pmd_fraction, "comparator": ">"}))
+    # PMR
+    rel_dn = meets(-change, pmr_op, response_fraction)
+    abs_dn = meets(-change_abs, pmr_op, response_abs_sul)
+    pmr = rel_dn and abs_dn and n_new == 0 and not nontarget_increase_over_30pct
+    reasons.append(Reason(
+        rule="PERCIST.PMR",
+        text=(f"SULpeak fall {-change * 100:.1f} % ({-change_abs:.3g} SUL): PMR needs "
+              f"{pmr_boundary} {response_fraction * 100:g} % and {pmr_boundary} {fmt(response_abs_sul)} SUL"
+              + (", no new lesions" if n_new else "")
+              + (", no other lesion increasing > 30 %" if nontarget_increase_over_30pct else "")
+              + f" -> {'met' if pmr else 'not met'}"),
+        met=pmr, values={"change_fraction": change, "change_abs_sul": change_abs,
+                         "nontarget_increase_over_30pct": nontarget_increase_over_30pct},
+        thresholds={"response_fraction": response_fraction, "response_abs_sul": response_abs_sul,
+                    "comparator": pmr_boundary}, option=f"pmr_boundary={pmr_boundary}"))
+
+    if n_new > 0:
+        cat = "PMD"
+    elif not measurable:
+        cat = "NE"
+        flags.append("no measurable lesion at baseline: PERCIST not evaluable (except new lesions)")
+    elif cmr:
+        cat = "CMR"
+    elif pmd_sul or pmd_tlg:
+        cat = "PMD"
+    elif pmr:
+        cat = "PMR"
+    else:
+        cat = "SMD"
+    values["category_if_comparable"] = cat
+    comparable = not any(r.met is False for r in reasons if r.rule.startswith("PERCIST.comparability"))
+    values["comparable"] = comparable
+    if not comparable:
+        if n_new > 0:
+            prov.warn("scans not comparable, but PMD rests on new lesions (visual), not on SUL: "
+                      "PMD kept; see flags")
+        else:
+            prov.warn("scans not comparable: category set to NE; see flags")
+            cat = "NE"
+    return CriterionResult(criterion="PERCIST 1.0", category=cat, reasons=reasons, flags=flags,
+                           values=values, provenance=prov)
+
+
+__all__ = ["PercistScan", "percist"]
