@@ -8,6 +8,7 @@ import traceback
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from theranostix.core.errors import InvalidInputError, TheranostixError
@@ -48,6 +49,12 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         app(args=args, standalone_mode=False)
     except InvalidInputError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        return 2
+    except ValidationError as exc:  # pydantic: a value of the wrong type or out of range
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(x) for x in first.get("loc", ()))
+        err_console.print(f"[bold red]error:[/] {exc.title}{' ' + loc if loc else ''}: {first.get('msg', exc)}",
+                          highlight=False, soft_wrap=True)
         return 2
     except TheranostixError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
