@@ -85,8 +85,9 @@ def _load_names(names: NamesArg, nifti: Path) -> dict[str, str]:
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"sidecar is not valid JSON ({exc})", where=sc) from exc
         if isinstance(raw, dict):
-            if isinstance(raw.get("label_names"), dict):
-                return _normalise_names(raw["label_names"], sc)
+            for key in ("label_names", "labels"):  # "labels": the digital twins' sidecars
+                if isinstance(raw.get(key), dict):
+                    return _normalise_names(raw[key], sc)
             md = raw.get("metadata")
             if isinstance(md, dict) and isinstance(md.get("label_names"), dict):
                 return _normalise_names(md["label_names"], sc)

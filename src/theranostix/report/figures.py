@@ -73,3 +73,49 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def tac_figure(regions: list, *, title: str = "time-activity curves") -> plt.Figure:
+    """Measured activities and fitted curves of dosimetry regions (log activity vs time).
+
+    ``regions`` are :class:`~theranostix.dosimetry.pipeline.RegionDose` objects (or dicts with
+    ``region``, ``times_h``, ``activities_mbq``, ``fit_terms``, ``method``).
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=110)
+    get = (lambda r, k: r[k]) if regions and isinstance(regions[0], dict) else (lambda r, k: getattr(r, k))
+    tmax = max((max(get(r, "times_h")) for r in regions), default=1.0) * 1.2
+    tt = np.linspace(0.0, tmax, 300)
+    for n, r in enumerate(regions):
+        colour = f"C{n % 10}"
+        ax.plot(get(r, "times_h"), get(r, "activities_mbq"), "o", color=colour, ms=4)
+        terms = get(r, "fit_terms")
+        if terms:
+            ax.plot(tt, sum(a * np.exp(-lam * tt) for a, lam in terms), "-", color=colour, lw=1,
+                    label=f"{get(r, 'region')} ({get(r, 'method')})")
+        else:
+            ax.plot([], [], "o", color=colour, label=f"{get(r, 'region')} ({get(r, 'method')})")
+    ax.set_yscale("log")
+    ax.set_xlabel("time after administration (h)")
+    ax.set_ylabel("activity (MBq)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def dvh_figure(dose_gy: np.ndarray, masks: dict[str, np.ndarray], *, title: str = "cumulative DVH") -> plt.Figure:
+    """Cumulative dose-volume histograms of regions of a dose map (Gy)."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=110)
+    for n, (name, m) in enumerate(masks.items()):
+        d = np.sort(np.asarray(dose_gy)[m])[::-1]
+        if d.size == 0:
+            continue
+        ax.plot(d, np.arange(1, d.size + 1) / d.size * 100.0, color=f"C{n % 10}", lw=1.2, label=name)
+    ax.set_xlabel("absorbed dose (Gy)")
+    ax.set_ylabel("volume (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
