@@ -128,6 +128,8 @@ def main() -> None:
         root = twin(args.first_seed + i)
         results.append(run_one(root, margins, voxel_timing=(i < 3)))
         print(f"{root.name}: done", flush=True)
+        partial = {"summary": summarise(results, margins), "n_done": len(results), "results": results}
+        (WORK / "dosimetry_twins.partial.json").write_text(json.dumps(partial, indent=2))
     summary = summarise(results, margins)
     timings = [r["whole_body_voxel_s"] for r in results if "whole_body_voxel_s" in r]
     out = {"summary": summary, "whole_body_voxel_s_median": statistics.median(timings) if timings else None,
