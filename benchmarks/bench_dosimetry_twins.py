@@ -52,6 +52,15 @@ def organ_masks_from_truth(root: Path, grid) -> dict[str, np.ndarray]:
     return out, names
 
 
+def other_structures(root: Path, grid) -> dict[str, np.ndarray]:
+    """Every labelled structure of the twin as its own region (the GTM partition)."""
+    from theranostix.core.resample import resample_to
+
+    lab, meta = read_nifti(root / "truth" / "organs.nii.gz")
+    arr = resample_to(lab, grid, interpolation="nearest").array
+    return {name: arr == int(k) for k, name in meta["labels"].items() if np.any(arr == int(k))}
+
+
 def truth_tia(truth: dict, region: str, names_in_group: tuple[str, ...]) -> float | None:
     kin = truth["therapy"]["kinetics"]["regions"]
     if region.startswith("lesion_"):
@@ -76,16 +85,20 @@ def run_one(root: Path, margins: list[float], voxel_timing: bool) -> dict:
     lesions = lesion_masks(les_lab, grid)
     times = [s.hours_after_administration for s in spects]
     rows = []
-    for margin in margins:
+    partition = other_structures(root, grid)
+    fwhm = float(truth["therapy"]["timepoints"][0]["spect"]["fwhm_mm"])
+    variants = [(f"margin {m:g} mm", m, None) for m in margins] + [(f"GTM {fwhm:g} mm", 0.0, fwhm)]
+    for label, margin, psf in variants:
         res, _ = region_dosimetry(images, times, {**organs, **lesions}, administered_mbq=admin.activity_mbq,
-                                  lesion_regions=list(lesions), margin_mm=margin, voxel=False)
+                                  lesion_regions=list(lesions), margin_mm=margin, voxel=False,
+                                  psf_fwhm_mm=psf, partition=partition if psf else None)
         for r in res.regions:
             true = truth_tia(truth, r.region, DEFAULT_GROUPS.get(r.region, ()))
             if not true:
                 continue
             true_vol = (next((les["volume_ml"] for les in truth["lesions"] if f"lesion_{les['lesion_id']}" == r.region), None)
                         if r.kind == "lesion" else r.volume_ml)
-            rows.append({"margin_mm": margin, "region": r.region, "kind": r.kind, "volume_ml": true_vol,
+            rows.append({"margin_mm": label, "region": r.region, "kind": r.kind, "volume_ml": true_vol,
                          "tia": r.tia_mbq_h, "true_tia": true, "error": (r.tia_mbq_h - true) / true,
                          "method": r.method})
     out = {"twin": root.name, "rows": rows, "read_s": t_read, "align_s": t_align}
@@ -98,9 +111,10 @@ def run_one(root: Path, margins: list[float], voxel_timing: bool) -> dict:
     return out
 
 
-def summarise(results: list[dict], margins: list[float]) -> dict:
+def summarise(results: list[dict], margins: list) -> dict:
     summary = {}
-    for margin in margins:
+    labels = sorted({r["margin_mm"] for res in results for r in res["rows"]})
+    for margin in labels:
         for kind, vmin, goal in (("organ", 100.0, 0.10), ("lesion", 10.0, 0.20)):
             errs = [r["error"] for res in results for r in res["rows"]
                     if r["margin_mm"] == margin and r["kind"] == kind and (r["volume_ml"] or 0) >= vmin]

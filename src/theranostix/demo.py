@@ -188,9 +188,12 @@ def step_dosimetry(st: DemoState) -> None:
     from theranostix.core.resample import resample_to
 
     ct = resample_to(cts[0], grid, default_value=-1000.0) if cts else None
+    from theranostix.workflows.dosimetry_study import structure_masks
+
+    partition = structure_masks(read_organ_masks(st.twin.organ_labels), grid)
     res, dose = region_dosimetry(images, [s.hours_after_administration for s in spects], {**organs, **lesions},
                                  administered_mbq=admin.activity_mbq, lesion_regions=list(lesions), ct=ct,
-                                 margin_mm=DEMO_MARGIN_MM, voxel=True)
+                                 voxel=True, psf_fwhm_mm=DEMO_SPECT_FWHM_MM, partition=partition)
     out = st.outputs_dir / "dosimetry"
     write_nifti(dose, out / "dose.nii.gz", sidecar={"provenance": res.provenance})
     write_rtdose(dose, out / "rtdose.dcm", referenced_series_uid=spects[0].series_uid)
@@ -213,8 +216,9 @@ def step_dosimetry(st: DemoState) -> None:
     st.sections.append({
         "title": "4. Post-therapy dosimetry (theranostix dosimetry)",
         "text": (f"{admin.activity_mbq / 1000:.1f} GBq [177Lu]Lu-PSMA-617; timepoints registered on CT; "
-                 f"organ masks as a user would import them (here the twin's organ labels), VOIs dilated by "
-                 f"{DEMO_MARGIN_MM:g} mm for SPECT spill-out; TACs fitted with AICc model selection; self-dose "
+                 "organ masks as a user would import them (here the twin's organ labels); region activities "
+                 f"corrected for partial volume by the geometric transfer matrix with the system's "
+                 f"{DEMO_SPECT_FWHM_MM:g} mm SPECT resolution; TACs fitted with AICc model selection; self-dose "
                  "with sphere S values of the organ mass; voxel dose by dose-voxel-kernel convolution."),
         "figures": [{"path": st.rel(tac_png), "caption": "Time-activity curves and fits"},
                     {"path": st.rel(dvh_png), "caption": "Cumulative DVHs (voxel dose)"}],
@@ -224,8 +228,8 @@ def step_dosimetry(st: DemoState) -> None:
     st.files += [("dose map (NIfTI)", st.rel(out / "dose.nii.gz")), ("dose map (DICOM RTDOSE)", st.rel(out / "rtdose.dcm"))]
 
 
-#: VOI margin used by the demo (mm); see docs/benchmarks.md for the margin study.
-DEMO_MARGIN_MM = 8.0
+#: SPECT resolution (FWHM, mm) of the twin's scanner model, used for GTM partial-volume correction.
+DEMO_SPECT_FWHM_MM = 12.0
 
 
 #: The demo's steps, in order: (name shown in the progress bar, function).

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         injection_time: str = typer.Option(None, "--injection-time", help="Injection datetime (ISO) when not in the header."),
         nuclide: str = typer.Option("Lu-177", "--nuclide"),
         margin_mm: float = typer.Option(None, "--margin-mm", help="Dilate organ VOIs by this margin (SPECT spill-out)."),
+        psf_fwhm_mm: float = typer.Option(None, "--psf-fwhm-mm", help="SPECT resolution (FWHM, mm): enables GTM partial-volume correction of region activities (needs a label map of all structures)."),
         no_voxel: bool = typer.Option(False, "--no-voxel", help="Skip the voxel dose map (faster)."),
         json_out: bool = JsonOption,
     ) -> None:
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
                                          calibration_cps_per_mbq=calibration, administered_mbq=administered_mbq,
                                          injection_time=t_inj, nuclide=nuclide,
                                          margin_mm=DEFAULT_MARGIN_MM if margin_mm is None else margin_mm,
-                                         voxel=not no_voxel)
+                                         voxel=not no_voxel, psf_fwhm_mm=psf_fwhm_mm)
         if json_out:
             print_json({"result": res, "files": {k: str(v) for k, v in files.items()}})
             return

@@ -156,7 +156,8 @@ def voxel_tia_map(images: Sequence[Image], times_h: Sequence[float], nuclide: st
 def region_dosimetry(images: Sequence[Image], times_h: Sequence[float], masks: dict[str, np.ndarray], *,
                      administered_mbq: float, nuclide: str = "Lu-177", lesion_regions: Sequence[str] = (),
                      ct: Image | None = None, margin_mm: float = DEFAULT_MARGIN_MM, model: str = "auto",
-                     voxel: bool = False) -> tuple[DosimetryResult, Image | None]:
+                     voxel: bool = False, psf_fwhm_mm: float | None = None,
+                     partition: dict[str, np.ndarray] | None = None) -> tuple[DosimetryResult, Image | None]:
     """Region TACs, fits, TIA, sphere-model self-dose, optional voxel dose map and DVHs, kidney BED.
 
     Parameters
@@ -177,6 +178,13 @@ def region_dosimetry(images: Sequence[Image], times_h: Sequence[float], masks: d
         Dilation of organ VOIs for SPECT spill-out (see module docstring).
     voxel
         Also compute a voxel dose map (DVK convolution) and DVHs.
+    psf_fwhm_mm
+        SPECT resolution (FWHM, mm). When given, region activities are partial-volume corrected by
+        the geometric transfer matrix (:mod:`theranostix.dosimetry.pvc`) instead of VOI sums, and
+        ``margin_mm`` is not used.
+    partition
+        With ``psf_fwhm_mm``: further disjoint regions (other organs, the rest of the body) so that
+        every source of activity belongs to some region; voxels in none form a "remainder" region.
 
     Returns
     -------
@@ -203,7 +211,10 @@ def region_dosimetry(images: Sequence[Image], times_h: Sequence[float], masks: d
         if not m.any():
             raise InvalidInputError(f"mask {name!r} is empty", where=f"mask {name}")
         vois[name] = m if name in lesion_set else _dilate(m, grid.spacing, margin_mm)
-    tacs = tac_from_images(list(images), list(times_h), vois)
+    if psf_fwhm_mm is None:
+        tacs = tac_from_images(list(images), list(times_h), vois)
+    else:
+        tacs = _gtm_tacs(images, times_h, masks, lesion_set, partition or {}, psf_fwhm_mm, prov)
 
     dose_map = None
     tia_img = None
@@ -270,6 +281,58 @@ def region_dosimetry(images: Sequence[Image], times_h: Sequence[float], masks: d
         regions.append(rd)
     res = DosimetryResult(nuclide=nuc, administered_mbq=administered_mbq, regions=regions, provenance=prov)
     return res, dose_map
+
+
+def _gtm_tacs(images: Sequence[Image], times_h: Sequence[float], masks: dict[str, np.ndarray], lesion_set: set[str],
+              partition: dict[str, np.ndarray], fwhm_mm: float, prov: Provenance) -> dict:
+    """TACs of the reported regions from GTM partial-volume-corrected concentrations.
+
+    GTM regions: the lesions, then the ``partition`` structures (fine anatomy, e.g. kidney cortex
+    and medulla separately), then what remains of the reported organ masks, then the remainder of
+    the field of view. A reported region's activity is the sum over GTM regions of the corrected
+    concentration times the overlap volume, so an organ reported as a union of structures with
+    different uptake (cortex/medulla) is still corrected structure by structure.
+    """
+    from theranostix.dosimetry.pvc import gtm_concentrations
+    from theranostix.dosimetry.tac import TimeActivityCurve
+
+    taken = np.zeros(images[0].shape, dtype=bool)
+    regions: dict[str, np.ndarray] = {}
+
+    def add(name: str, m: np.ndarray) -> None:
+        nonlocal taken
+        m = np.asarray(m, dtype=bool) & ~taken
+        if m.any():
+            regions[name] = m
+            taken |= m
+
+    for name in masks:
+        if name in lesion_set:
+            add(name, masks[name])
+    for name, m in partition.items():
+        add(f"partition:{name}", m)
+    for name in masks:
+        if name not in lesion_set:
+            add(f"organ:{name}", masks[name])
+    add("partition:remainder", ~taken)
+    names, conc = gtm_concentrations(images, regions, fwhm_mm)
+    v_ml = images[0].voxel_volume_ml
+    prov.parameters.update(pvc="geometric transfer matrix (Rousset 1998)", psf_fwhm_mm=fwhm_mm,
+                           gtm_regions=len(names))
+    tacs = {}
+    for name, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        act = np.zeros(len(images))
+        for i, rn in enumerate(names):
+            overlap = int(np.count_nonzero(regions[rn] & m))
+            if overlap:
+                act += conc[:, i] * overlap * v_ml / 1e6  # MBq
+        if np.any(act <= 0):
+            prov.warn(f"{name}: GTM gave non-positive activity at some timepoints (region small vs PSF); "
+                      "clipped to a tiny positive value")
+            act = np.clip(act, 1e-9, None)
+        tacs[name] = TimeActivityCurve(times_h=list(times_h), activities_mbq=[float(a) for a in act], region=name)
+    return tacs
 
 
 def _density(bone_fraction: float) -> float:

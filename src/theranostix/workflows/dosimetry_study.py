@@ -96,6 +96,18 @@ def masks_on_grid(label_images: list[Image], grid: Image, groups: dict[str, tupl
     return out
 
 
+def structure_masks(label_images: list[Image], grid: Image) -> dict[str, np.ndarray]:
+    """Every named structure of the label maps as its own mask on ``grid`` (the GTM partition)."""
+    out: dict[str, np.ndarray] = {}
+    for img in label_images:
+        arr = (img if img.same_grid(grid) else resample_to(img, grid, interpolation="nearest")).array
+        for value, name in (img.metadata.get("label_names") or {}).items():
+            m = np.asarray(arr) == int(value)
+            if m.any():
+                out[str(name)] = out[str(name)] | m if str(name) in out else m
+    return out
+
+
 def lesion_masks(lesion_labels: Image, grid: Image, min_voxels: int = 1) -> dict[str, np.ndarray]:
     """One mask per lesion id (``lesion_<id>``) on ``grid``."""
     lab = lesion_labels if lesion_labels.same_grid(grid) else resample_to(lesion_labels, grid, interpolation="nearest")
@@ -112,7 +124,8 @@ def run_dosimetry_study(dirs: list[Path], masks_path: Path, out_dir: Path, *, le
                         calibration_cps_per_mbq: float | None = None, administered_mbq: float | None = None,
                         injection_time: datetime | None = None, nuclide: str = "Lu-177",
                         margin_mm: float = DEFAULT_MARGIN_MM, voxel: bool = True,
-                        min_lesion_ml: float = 0.0) -> tuple[DosimetryResult, dict[str, Path]]:
+                        min_lesion_ml: float = 0.0, psf_fwhm_mm: float | None = None,
+                        ) -> tuple[DosimetryResult, dict[str, Path]]:
     """Read, align, compute and write a cycle's dosimetry; returns the result and written files."""
     from theranostix.io.dicom.rtdose import write_rtdose
     from theranostix.io.masks import read_organ_masks
@@ -126,6 +139,7 @@ def run_dosimetry_study(dirs: list[Path], masks_path: Path, out_dir: Path, *, le
     grid = images[0]
     organ_imgs = read_organ_masks(masks_path)
     masks = masks_on_grid(organ_imgs, grid)
+    partition = structure_masks(organ_imgs, grid) if psf_fwhm_mm else None
     if not masks:
         raise InvalidInputError("no known organ in the masks", where=masks_path,
                                 fix=f"label names must include some of {sorted({m for g in DEFAULT_GROUPS.values() for m in g})}")
@@ -140,7 +154,8 @@ def run_dosimetry_study(dirs: list[Path], masks_path: Path, out_dir: Path, *, le
     ct_on_grid = resample_to(cts[0], grid, interpolation="linear", default_value=-1000.0) if cts else None
     res, dose = region_dosimetry(images, [s.hours_after_administration for s in spects], {**masks, **lesions},
                                  administered_mbq=admin.activity_mbq, nuclide=nuclide,
-                                 lesion_regions=list(lesions), ct=ct_on_grid, margin_mm=margin_mm, voxel=voxel)
+                                 lesion_regions=list(lesions), ct=ct_on_grid, margin_mm=margin_mm, voxel=voxel,
+                                 psf_fwhm_mm=psf_fwhm_mm, partition=partition)
     res.provenance = res.provenance.merged(align_prov)
     res.provenance.inputs.update({"timepoints": [str(d) for d in dirs], "masks": str(masks_path),
                                   "series_uids": [s.series_uid for s in spects]})
