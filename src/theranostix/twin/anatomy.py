@@ -10,6 +10,10 @@ reference male (176 cm) in LPS mm with the vertex at z = 0, scaled by the patien
 Organs with an ICRP-89 reference mass (``data/anatomy_reference.yaml``) are sized from that mass,
 the ICRP-110 density and a seeded per-patient scale factor (log-normal, SD 8 %, clipped to
 [0.85, 1.15]).
+
+Chest: skin/subcutaneous fat, a muscle layer holding the ribs, and a thoracic cavity into which
+the lungs are painted (so they never touch the outside air); what the organs leave of the cavity
+is mediastinal fat, so the heart and the descending aorta are outlined by fat on CT.
 """
 
 from __future__ import annotations
@@ -162,6 +166,21 @@ class _Canvas:
 
         self.paint(name, c - ext, c + ext, fn, **kw)
 
+    def count_ellipsoid(self, c, semi, only: tuple[str, ...] | None = None) -> int:
+        """Voxels an axis-aligned ellipsoid would paint (without painting it)."""
+        c = np.asarray(c, float)
+        semi = np.asarray(semi, float)
+        box = self._box(c - semi, c + semi)
+        if box is None:
+            return 0
+        sl, x, y, z = box
+        m = (((x - c[0]) / semi[0]) ** 2 + ((y - c[1]) / semi[1]) ** 2
+             + ((z - c[2]) / semi[2]) ** 2) <= 1.0
+        if only is not None:
+            ids = [v for v, n in self.names.items() if n in only]
+            m = m & np.isin(self.lab[sl], ids)
+        return int(m.sum())
+
     def cylinder(self, name, c_xy, semi_xy, z0, z1, power=2.0, **kw) -> None:
         cx, cy = c_xy
         ax, ay = semi_xy
@@ -232,6 +251,7 @@ _SQ_POWER = 2.6
 
 def _paint_outline(cv: _Canvas, prof: np.ndarray, inset: float, name: str, s: float,
                    girth: float, only=None) -> None:
+    prof = prof[np.argsort(prof[:, 0])]  # np.interp needs increasing z
     zz = prof[:, 0] * s
     aa = np.maximum(prof[:, 1] * s * girth - inset, 1.0)
     bb = np.maximum(prof[:, 2] * s * girth - inset, 1.0)
@@ -252,6 +272,54 @@ def _paint_outline(cv: _Canvas, prof: np.ndarray, inset: float, name: str, s: fl
     amax, bmax = float(aa.max()), float(bb.max())
     cv.paint(name, (-amax, -bmax + y0.min(), zz.min()), (amax, bmax + y0.max(), zz.max()), fn,
              only=only)
+
+
+def _outline_mask(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, prof: np.ndarray, inset: float,
+                  s: float, girth: float, z_range: tuple[float, float]) -> np.ndarray:
+    """Mask ``[k, j, i]`` on the grid axes (mm) of the trunk outline shrunk by ``inset`` mm,
+    limited to ``z_range`` (mm)."""
+    prof = prof[np.argsort(prof[:, 0])]
+    zz = prof[:, 0] * s
+    a = np.interp(z, zz, np.maximum(prof[:, 1] * s * girth - inset, 1.0))[:, None, None]
+    b = np.interp(z, zz, np.maximum(prof[:, 2] * s * girth - inset, 1.0))[:, None, None]
+    yc = np.interp(z, zz, prof[:, 3] * s)[:, None, None]
+    x = xs[None, None, :]
+    y = ys[None, :, None]
+    m = (np.abs(x) / a) ** _SQ_POWER + (np.abs(y - yc) / b) ** _SQ_POWER <= 1.0
+    inside_z = (z >= max(z_range[0], zz.min())) & (z <= min(z_range[1], zz.max()))
+    return m & inside_z[:, None, None]
+
+
+def _restore_chest_wall(cv: _Canvas, prof: np.ndarray, s: float, girth: float, fat_mm: float,
+                        muscle_mm: float) -> None:
+    """Keep the chest wall intact: no organ or bone reaches into the subcutaneous fat, and no soft
+    organ into the muscle layer (shapes painted later may poke through in slim patients).
+
+    Only the chest above the liver and spleen domes (z >= -500 mm x stature scale) is restored.
+    Lower down, in a slim patient the spleen, liver and kidneys can reach into the wall (a known
+    limitation: restoring the wall there would cut them below their ICRP-89 volumes); the lungs
+    are confined to the thoracic cavity at every level when they are painted.
+    """
+    z_range = (-500.0 * s, -300.0 * s)  # chest above the liver/spleen domes (see docstring)
+    k = np.flatnonzero((cv.zs >= z_range[0]) & (cv.zs <= z_range[1]))
+    if k.size == 0:
+        return
+    sl = slice(int(k[0]), int(k[-1]) + 1)
+    axes = (cv.xs, cv.ys, cv.zs[sl])
+    outer = _outline_mask(*axes, prof, 0.0, s, girth, z_range)
+    below_fat = _outline_mask(*axes, prof, fat_mm, s, girth, z_range)
+    below_muscle = _outline_mask(*axes, prof, fat_mm + muscle_mm, s, girth, z_range)
+    lab = cv.lab[sl]
+    keep_fat = np.isin(lab, [0] + [v for v, n in cv.names.items()
+                                   if n == "fat" or n.startswith("breast")])
+    fat_shell = outer & ~below_fat & ~keep_fat
+    wall_ok = np.isin(lab, [v for v, n in cv.names.items()
+                            if n in ("fat", "muscle", "bone_cortical", "red_marrow")
+                            or n.startswith("breast")])
+    muscle_shell = below_fat & ~below_muscle & ~wall_ok & (lab != 0)
+    lab[fat_shell] = cv.label("fat")
+    lab[muscle_shell] = cv.label("muscle")
+    cv.part[sl][fat_shell] = 0
 
 
 # ============================================================================ build
@@ -379,26 +447,37 @@ def build_anatomy(sex: str = "M", seed: int = 0, spacing_mm: float = 2.0) -> Ana
             cv.tube("bone_cortical", [(0, yc + r + 6 * s, zc), (side * (r + 22 * s),
                                                                 yc + r + 8 * s, zc)],
                     4 * s, part=part)
-    # ribs 1-12 (posterior at T level, sloping down anteriorly)
+    # ribs 1-12 (posterior at T level, sloping down anteriorly), centred in the chest-wall muscle
+    # layer on the superquadric outline, so that they lie inside the body and outside the lungs
+    rib_r = min(5.0 * s, 0.45 * muscle_mm)
+    prof_at = prof[np.argsort(prof[:, 0])]
     for i in range(1, 13):
         zt = (-285 - 25.5 * i) * s
         phi_end = {True: 160.0, False: 120.0}[i <= 7] if i <= 10 else 80.0
         zp = zt + 8 * s
-        zrel = (zt / s)
-        prof_at = prof[np.argsort(prof[:, 0])]
-        a_in = np.interp(zrel, prof_at[:, 0], prof_at[:, 1]) * s * girth - fat_mm - 7 * s
-        b_in = np.interp(zrel, prof_at[:, 0], prof_at[:, 2]) * s * girth - fat_mm - 7 * s
-        a_in = min(a_in, 150 * s)
         phi = np.deg2rad(np.linspace(18.0, phi_end, 12))
+        zs_rib = zp - 70 * s * (1 - np.cos(phi)) / 2
+        # outline half-axes at each rib point's own height (the rib slopes down anteriorly)
+        a_in = np.interp(zs_rib / s, prof_at[:, 0], prof_at[:, 1]) * s * girth - fat_mm \
+            - 0.5 * muscle_mm
+        b_in = np.interp(zs_rib / s, prof_at[:, 0], prof_at[:, 2]) * s * girth - fat_mm \
+            - 0.5 * muscle_mm
+        y0_rib = np.interp(zs_rib / s, prof_at[:, 0], prof_at[:, 3]) * s
+        # upper ribs: the shoulder girdle widens the outline, not the rib cage
+        a_in = np.minimum(a_in, 150 * s * girth)
+        sx = np.abs(np.sin(phi)) ** (2.0 / _SQ_POWER)
+        cy = np.sign(np.cos(phi)) * np.abs(np.cos(phi)) ** (2.0 / _SQ_POWER)
         for side in (-1, 1):
-            pts = np.stack([side * a_in * np.sin(phi), b_in * np.cos(phi),
-                            zp - 70 * s * (1 - np.cos(phi)) / 2], axis=1)
-            cv.tube("bone_cortical", pts, 5 * s, part="rib")
-            cv.tube("red_marrow", pts, 2.6 * s, part="rib")
+            pts = np.stack([side * a_in * sx, y0_rib + b_in * cy, zs_rib], axis=1)
+            cv.tube("bone_cortical", pts, rib_r, part="rib")
+            cv.tube("red_marrow", pts, 0.52 * rib_r, part="rib")
     # sternum, clavicles
-    cv.cylinder("bone_cortical", P(0, -98)[:2], P(17, 7)[:2], -500 * s, -320 * s, power=4,
+    # sternum: just under the subcutaneous fat of the anterior chest wall
+    st_y = float(np.interp(-410.0, prof_at[:, 0], prof_at[:, 3]) * s
+                 - np.interp(-410.0, prof_at[:, 0], prof_at[:, 2]) * s * girth + fat_mm + 7 * s)
+    cv.cylinder("bone_cortical", (0.0, st_y), P(17, 7)[:2], -500 * s, -320 * s, power=4,
                 part="sternum")
-    cv.cylinder("red_marrow", P(0, -98)[:2], P(13, 4)[:2], -496 * s, -324 * s, power=4,
+    cv.cylinder("red_marrow", (0.0, st_y), P(13, 4)[:2], -496 * s, -324 * s, power=4,
                 part="sternum")
     for side in (-1, 1):
         cv.tube("bone_cortical", [P(side * 18, -60, -318), P(side * 80, -45, -310),
@@ -449,16 +528,30 @@ def build_anatomy(sex: str = "M", seed: int = 0, spacing_mm: float = 2.0) -> Ana
     for side, nm in ((1, "left"), (-1, "right")):
         cv.tube("airway", [P(0, 5, -400), P(side * 40, 12, -430)], 6 * s)
     # lungs
+    # lungs: only inside the thoracic cavity (inside the chest wall of skin/fat, muscle and ribs);
+    # the ellipsoids are enlarged until the part inside the cavity has the reference volume
     lung_ax = _axes_for_volume(vol("lungs") / 2, (0.46, 0.66, 1.0))
-    cv.ellipsoid("lung_right", P(-92, 12, -412), lung_ax, only=("body", "muscle", "fat"))
-    cv.ellipsoid("lung_left", P(95, 12, -405), lung_ax, only=("body", "muscle", "fat"))
+    lung_c = {"lung_right": P(-92, 12, -412), "lung_left": P(95, 12, -405)}
+    cavity = ("body",)
+    target = vol("lungs") / cv.spacing**3 * 1000.0
+    for _ in range(4):
+        n = sum(cv.count_ellipsoid(c, lung_ax, only=cavity) for c in lung_c.values())
+        if n <= 0 or abs(n / target - 1.0) < 0.01:
+            break
+        lung_ax = lung_ax * float(np.clip(target / n, 0.5, 2.0)) ** (1.0 / 3.0)
+    for name, c in lung_c.items():
+        cv.ellipsoid(name, c, lung_ax, only=cavity)
     cv.ellipsoid("heart", P(18, -38, -478), _axes_for_volume(vol("heart"), (1.0, 0.85, 0.95)),
                  rot_deg=(0, 0, 25))
     # blood pool: aorta (ascending, arch, descending, abdominal) and iliac arteries
     cv.tube("blood_pool", [P(12, -30, -440), P(8, -10, -372), P(18, 15, -365), P(24, 30, -395)],
             14 * s)
-    cv.tube("blood_pool", [P(24, 30, -395), P(22, 28, -480), P(16, 20, -600), P(10, 14, -715)],
-            [12 * s, 11 * s, 10 * s, 9 * s])
+    # descending thoracic aorta: ~25 mm, left-anterior of the vertebral bodies, in mediastinal fat
+    # (a 4 mm fat collar separates it from the back of the heart, as periaortic/oesophageal fat)
+    desc = [P(24, 30, -395), P(30, 28, -440), P(28, 26, -500), P(16, 20, -600), P(10, 14, -715)]
+    desc_r = [12.5 * s, 12.5 * s, 12 * s, 10 * s, 9 * s]
+    cv.tube("fat", desc[:3], [r + 4.0 * s for r in desc_r[:3]], only=("heart",))
+    cv.tube("blood_pool", desc, desc_r)
     for side in (-1, 1):
         cv.tube("blood_pool", [P(10, 14, -715), P(side * 55, 15, -790), P(side * 75, -22, -862)],
                 [7 * s, 6.5 * s, 6 * s])
@@ -470,7 +563,7 @@ def build_anatomy(sex: str = "M", seed: int = 0, spacing_mm: float = 2.0) -> Ana
             [panc_r * 1.2, panc_r, panc_r * 0.75])
     liver_ax = _axes_for_volume(vol("liver"), (0.92, 0.80, 0.78))
     cv.ellipsoid("liver", P(-58, -8, -572), liver_ax, rot_deg=(0, 0, 0))
-    cv.ellipsoid("spleen", P(95, 48, -572), _axes_for_volume(vol("spleen"), (0.5, 0.9, 1.0)),
+    cv.ellipsoid("spleen", P(86, 44, -568), _axes_for_volume(vol("spleen"), (0.5, 0.9, 1.0)),
                  rot_deg=(0, 0, -30))
     kid_ax = _axes_for_volume(vol("kidneys") / 2, (0.5, 0.45, 1.0))
     for side, nm, zc in ((1, "left", -642), (-1, "right", -660)):
@@ -496,6 +589,13 @@ def build_anatomy(sex: str = "M", seed: int = 0, spacing_mm: float = 2.0) -> Ana
     else:
         cv.ellipsoid("uterus", P(0, 2, -772), _axes_for_volume(vol("uterus"), (1.0, 0.6, 1.2)),
                      rot_deg=(-30, 0, 0))
+
+    # mediastinum and the rest of the thoracic cavity not taken by organs: fat (HU -100), so the
+    # heart, the great vessels and the descending aorta are outlined by fat on CT
+    thorax_k = cv.zs < -250.0 * s
+    cavity_left = cv.lab[thorax_k] == cv.label("body")
+    cv.lab[thorax_k] = np.where(cavity_left, cv.label("fat"), cv.lab[thorax_k])
+    _restore_chest_wall(cv, prof, s, girth, fat_mm, muscle_mm)
 
     # --------------------------------------------------------------- stations
     st = {
