@@ -1,6 +1,6 @@
 """Validation of the dose prediction and re-planning on therapy twins (script, not a unit test).
 
-Run: ``python tests/planning/twin_validation.py [N_TWINS]`` (about 10 s per twin).
+Run: ``python benchmarks/bench_planning.py [N_TWINS]`` (about 10 s per twin).
 
 For each twin (seeded anatomy + disease, [68Ga]Ga-PSMA-11 true SUVbw map at 1 h, true
 [177Lu]Lu-PSMA-617 kinetics from ``theranostix.twin``):
