@@ -1,7 +1,7 @@
 """Dosimetry from a series of quantitative SPECT timepoints: the MIRD schema end to end.
 
 1. **Alignment** (:func:`align_timepoints`): every timepoint's CT is registered rigidly to the
-   first timepoint's CT (:func:`theranostix.response.registration.register_followup`), and its
+   first timepoint's CT (:func:`theranostix.response.registration.register_followup`, 8 mm working grid), and its
    SPECT is carried onto the first SPECT grid by the same transform. Without CTs the timepoints
    must share the first timepoint's grid and frame of reference (else refused).
 2. **Time-activity curves** per region (:func:`theranostix.dosimetry.tac.tac_from_images`) on
@@ -111,7 +111,7 @@ def align_timepoints(spects: Sequence[Image], cts: Sequence[Image] | None = None
     from theranostix.response.registration import register_followup
 
     for k in range(1, len(spects)):
-        reg = register_followup(cts[0], cts[k], mode="flag", working_spacing_mm=6.0)
+        reg = register_followup(cts[0], cts[k], mode="flag", working_spacing_mm=8.0, sampling_fraction=0.5)
         for w in reg.provenance.warnings:
             prov.warn(f"timepoint {k}: {w}")
         prov.parameters[f"registration_{k}"] = {"ncc_after": round(reg.ncc_after, 4),
