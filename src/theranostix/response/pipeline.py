@@ -1,0 +1,630 @@
+"""Response assessment of follow-up PET analyses against a baseline analysis.
+
+:func:`assess_response` takes the PET analyses of a patient (``AnalysisResult`` of
+:mod:`theranostix.pet.pipeline`: lesions, burden, reference regions, patient size, uptake time,
+optionally the CT, SUV image and lesion label map) and, for each follow-up:
+
+1. **Comparability checks.** Same patient (sex, birth data and a patient key when carried, height
+   within ``max_height_diff_m``, weight within ``max_weight_rel_diff``) and same tracer -- a
+   mismatch is *refused* (:class:`InvalidInputError`), never scored. A different SUV kind is
+   refused too. PERCIST liver/uptake-time comparability is checked by
+   :func:`theranostix.response.percist.percist` and flagged there (category ``NE``).
+2. **Registration** of the follow-up CT to the baseline CT
+   (:func:`theranostix.response.registration.register_followup`, rigid, optional B-spline). A
+   registration whose body NCC is below ``min_ncc`` is refused (``on_registration_failure=
+   "refuse"``, default) or kept with a flag (``"flag"``). Without CTs, the follow-up is assumed to
+   share the baseline frame of reference and this is flagged.
+3. **Lesion tracking** in baseline space (:func:`theranostix.response.tracking.track_lesions`,
+   centroids mapped with ``RegistrationResult.followup_to_baseline``; label overlap when both
+   label maps are present), per-lesion changes of volume, SUVmax and SUVpeak. A follow-up lesion
+   without a baseline partner counts as *new* only when it is not a split fragment, its SUVmax
+   reaches the follow-up liver SUVmean (``new_lesion_min_uptake``) and the baseline image had no
+   comparable uptake at its site (``new_lesion_baseline_fraction``); each failed check is
+   written on the event.
+4. **Criteria** from the analyses:
+
+   * RECIP 1.0 -- PSMA-TV = ``burden.total_volume_ml``; new lesions from tracking.
+   * PERCIST 1.0 -- SULpeak of the hottest lesion (``suv_peak_global``, PERCIST/QIBA 1 cm^3 sphere)
+     with ``SUL = SUVbw x LBM / weight``, LBM by Janmahasatian 2005
+     (:func:`theranostix.core.body_size.lbm_janmahasatian_kg`); liver (or blood-pool) reference
+     from ``reference_regions``; uptake times; TLG = total lesion activity in SUL.mL.
+   * PPP -- new lesions split into distant / regional by site, existing-lesion changes (longest
+     diameter and SUVmax) and the optional clinical inputs ``psa_progression`` and
+     ``confirmed_within_3_months``.
+
+Pure: analyses in, :class:`ResponseAssessment` out (no file access, no printing). No patient
+identifier is copied into the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from theranostix.core.body_size import lbm_janmahasatian_kg
+from theranostix.core.errors import ComputationError, InvalidInputError
+from theranostix.core.provenance import Provenance
+from theranostix.pet.scores import CriterionResult, Reason
+from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
+from theranostix.response.percist import PercistScan, percist
+from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
+from theranostix.response.recip import recip
+from theranostix.response.tracking import LesionObservation, TrackingResult, track_lesions
+
+__all__ = ["CRITERIA", "ComparabilityCheck", "RegistrationSummary", "LesionChange",
+           "FollowupAssessment", "ResponseAssessment", "assess_response", "check_same_patient",
+           "sul_factor", "REGIONAL_SITES"]
+
+#: Criteria :func:`assess_response` can compute.
+CRITERIA = ("recip", "percist", "ppp")
+
+#: Sites counted as local/regional (not distant) by PPP rule 1: PROMISE regional pelvic node
+#: stations, common iliac (regional in PROMISE; distant M1a in AJCC 8th -- pass your own set),
+#: and the prostate / prostate bed.
+REGIONAL_SITES: tuple[str, ...] = (REGIONAL_PELVIC_STATIONS + COMMON_ILIAC_STATIONS
+                                   + ("prostate", "prostate_bed", "seminal_vesicles", "local"))
+
+#: Largest accepted height difference between two studies of one patient (m).
+MAX_HEIGHT_DIFF_M = 0.05
+#: Largest accepted relative weight difference (patients lose weight on therapy; 30 % is a
+#: generous plausibility gate, not a clinical rule).
+MAX_WEIGHT_REL_DIFF = 0.30
+#: Look-back check of new lesions: baseline SUVmax at the site / follow-up lesion SUVmax at or
+#: above this means "uptake already present at baseline" (ASSUMED value, see assess_response).
+NEW_LESION_BASELINE_FRACTION = 0.6
+#: Margin (mm) added to the lesion's equivalent radius for the look-back sphere (PET voxel and
+#: residual misregistration).
+NEW_LESION_MARGIN_MM = 4.0
+#: Weight changes above this fraction are flagged (SUV normalisation changes with weight).
+FLAG_WEIGHT_REL_DIFF = 0.10
+
+
+class ComparabilityCheck(BaseModel):
+    """One comparability check between baseline and a follow-up."""
+
+    name: str
+    passed: bool | None  # None = could not be checked
+    severity: Literal["refuse", "flag", "info"]
+    text: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegistrationSummary(BaseModel):
+    """What the registration of a follow-up CT to the baseline CT gave."""
+
+    performed: bool
+    accepted: bool
+    method: str | None = None
+    ncc_before: float | None = None
+    ncc_after: float | None = None
+    mean_abs_hu_after: float | None = None
+    translation_mm: tuple[float, float, float] | None = None
+    rotation_deg: tuple[float, float, float] | None = None
+    reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class LesionChange(BaseModel):
+    """A tracked lesion with its values at both timepoints (relative changes = (fu - bl) / bl)."""
+
+    status: str  # matched | new | disappeared
+    trend: str | None = None
+    baseline_id: int | None = None
+    followup_id: int | None = None
+    site: str | None = None
+    distance_mm: float | None = None
+    dice: float | None = None
+    volume_ml_baseline: float | None = None
+    volume_ml_followup: float | None = None
+    suv_max_baseline: float | None = None
+    suv_max_followup: float | None = None
+    suv_peak_baseline: float | None = None
+    suv_peak_followup: float | None = None
+    diameter_mm_baseline: float | None = None
+    diameter_mm_followup: float | None = None
+    volume_change: float | None = None
+    suv_max_change: float | None = None
+    suv_peak_change: float | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class FollowupAssessment(BaseModel):
+    """Assessment of one follow-up against baseline."""
+
+    index: int
+    reference_time: datetime | None = None
+    days_since_baseline: float | None = None
+    checks: list[ComparabilityCheck]
+    registration: RegistrationSummary
+    tracking: TrackingResult
+    lesions: list[LesionChange]
+    n_new_lesions: int
+    new_lesion_ids: list[int]
+    values: dict[str, Any] = Field(default_factory=dict)
+    criteria: dict[str, CriterionResult] = Field(default_factory=dict)
+    flags: list[str] = Field(default_factory=list)
+
+    def category(self, criterion: str) -> str | None:
+        """Category of ``criterion`` (``"recip"``, ``"percist"``, ``"ppp"``) or None."""
+        res = self.criteria.get(criterion)
+        return None if res is None else res.category
+
+
+class ResponseAssessment(BaseModel):
+    """Response of every follow-up against the baseline analysis."""
+
+    tracer: str
+    criteria: list[str]
+    baseline: dict[str, Any]
+    followups: list[FollowupAssessment]
+    provenance: Provenance
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _norm_sex(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip().upper()[:1]
+    return s if s in ("M", "F") else None
+
+
+def check_same_patient(baseline: dict, followup: dict, *, max_height_diff_m: float = MAX_HEIGHT_DIFF_M,
+                       max_weight_rel_diff: float = MAX_WEIGHT_REL_DIFF,
+                       flag_weight_rel_diff: float = FLAG_WEIGHT_REL_DIFF) -> list[ComparabilityCheck]:
+    """Checks that two ``AnalysisResult.patient`` dicts describe the same patient.
+
+    Compared when present in both: ``sex``; ``birth_date`` / ``birth_year`` / ``patient_key``
+    (exact); ``height_m`` (within ``max_height_diff_m``); ``weight_kg`` (refused beyond
+    ``max_weight_rel_diff``, flagged beyond ``flag_weight_rel_diff``). Values are not copied into
+    the checks for identifying keys (only whether they agree).
+    """
+    checks: list[ComparabilityCheck] = []
+    sb, sf = _norm_sex(baseline.get("sex")), _norm_sex(followup.get("sex"))
+    if sb and sf:
+        checks.append(ComparabilityCheck(name="patient.sex", passed=sb == sf, severity="refuse",
+                                         text=f"patient sex {sb} vs {sf}",
+                                         values={"baseline": sb, "followup": sf}))
+    for key in ("birth_date", "birth_year", "patient_key"):
+        a, b = baseline.get(key), followup.get(key)
+        if a not in (None, "") and b not in (None, ""):
+            same = str(a) == str(b)
+            checks.append(ComparabilityCheck(name=f"patient.{key}", passed=same, severity="refuse",
+                                             text=f"{key} {'agrees' if same else 'differs'} between the studies"))
+    hb, hf = baseline.get("height_m"), followup.get("height_m")
+    if hb and hf:
+        d = abs(float(hb) - float(hf))
+        checks.append(ComparabilityCheck(
+            name="patient.height", passed=d <= max_height_diff_m, severity="refuse",
+            text=f"height {float(hb):.2f} m vs {float(hf):.2f} m (difference {d:.2f} m, limit {max_height_diff_m} m)",
+            values={"baseline_m": float(hb), "followup_m": float(hf)}))
+    wb, wf = baseline.get("weight_kg"), followup.get("weight_kg")
+    if wb and wf:
+        rel = abs(float(wf) - float(wb)) / float(wb)
+        ok = rel <= max_weight_rel_diff
+        checks.append(ComparabilityCheck(
+            name="patient.weight", passed=ok, severity="refuse",
+            text=f"weight {float(wb):.1f} kg vs {float(wf):.1f} kg ({rel * 100:.1f} %, limit {max_weight_rel_diff * 100:g} %)",
+            values={"baseline_kg": float(wb), "followup_kg": float(wf), "rel_diff": rel}))
+        if ok and rel > flag_weight_rel_diff:
+            checks.append(ComparabilityCheck(
+                name="patient.weight_change", passed=False, severity="flag",
+                text=f"weight changed by {rel * 100:.1f} % (> {flag_weight_rel_diff * 100:g} %): SUVbw values less comparable",
+                values={"rel_diff": rel}))
+    if not checks:
+        checks.append(ComparabilityCheck(name="patient", passed=None, severity="flag",
+                                         text="no patient data to check that both studies are the same patient"))
+    return checks
+
+
+def sul_factor(patient: dict) -> float:
+    """SUL / SUVbw = LBM (Janmahasatian 2005) / body weight.
+
+    Raises
+    ------
+    InvalidInputError
+        Weight, height or sex missing.
+    """
+    sex = _norm_sex(patient.get("sex")) or ("O" if patient.get("sex") else None)
+    if sex is None:
+        raise InvalidInputError("patient sex missing: LBM (Janmahasatian) for SUL needs it",
+                                where="AnalysisResult.patient['sex']")
+    w = patient.get("weight_kg")
+    h = patient.get("height_m")
+    lbm = lbm_janmahasatian_kg(w, None if h is None else float(h) * 100.0, sex)  # type: ignore[arg-type]
+    return lbm / float(w)  # type: ignore[arg-type]
+
+
+def _lesions(res: Any) -> list:
+    table = getattr(res, "lesions", None)
+    return list(getattr(table, "lesions", table) or [])
+
+
+def _burden(res: Any) -> Any:
+    b = getattr(res, "burden", None)
+    if b is None and getattr(res, "lesions", None) is not None:
+        b = getattr(res.lesions, "burden", None)
+    if b is None:
+        raise InvalidInputError("analysis has no whole-body burden", where="AnalysisResult.burden")
+    return b
+
+
+def _obs(les: Any) -> LesionObservation:
+    return LesionObservation(lesion_id=int(les.lesion_id), centroid_mm=tuple(les.centroid_lps_mm),
+                             volume_ml=float(les.volume_ml), suv_max=float(les.suv_max),
+                             suv_peak=float(les.suv_peak_global))
+
+
+def _region(res: Any, name: str) -> dict | None:
+    reg = (getattr(res, "reference_regions", None) or {}).get(name)
+    if reg is None:
+        return None
+    if hasattr(reg, "model_dump"):
+        reg = reg.model_dump()
+    if not reg.get("found", True) or reg.get("mean") is None:
+        return None
+    return reg
+
+
+def _max_in_sphere(image: Any, centre_lps_mm: np.ndarray, radius_mm: float) -> float | None:
+    """Max of ``image`` over voxel centres within ``radius_mm`` of a point (None outside)."""
+    arr = np.asarray(image.array)
+    c = np.asarray(image.world_to_index(centre_lps_mm), dtype=float)  # (i, j, k)
+    sp = np.asarray(image.spacing, dtype=float)
+    n = np.ceil(radius_mm / sp).astype(int)
+    lo = np.maximum(np.floor(c).astype(int) - n, 0)
+    hi = np.minimum(np.ceil(c).astype(int) + n + 1, np.asarray(arr.shape[::-1]))
+    if np.any(hi <= lo):
+        return None
+    ii, jj, kk = (np.arange(lo[d], hi[d]) for d in range(3))
+    sub = arr[kk[0]:kk[-1] + 1, jj[0]:jj[-1] + 1, ii[0]:ii[-1] + 1]
+    pts = np.stack(np.meshgrid(kk, jj, ii, indexing="ij"), axis=-1)[..., ::-1].reshape(-1, 3)
+    world = np.asarray(image.index_to_world(pts))
+    inside = np.linalg.norm(world - centre_lps_mm[None, :], axis=1) <= radius_mm
+    if not inside.any():
+        return None
+    return float(sub.reshape(-1)[inside].max())
+
+
+def _ne(criterion: str, why: str) -> CriterionResult:
+    prov = Provenance()
+    prov.warn(why)
+    return CriterionResult(criterion=criterion, category="NE", flags=[why],
+                           reasons=[Reason(rule=f"{criterion}.not_evaluable", text=why, met=None)],
+                           provenance=prov)
+
+
+def _is_fdg(tracer: str) -> bool:
+    return "fdg" in tracer.lower()
+
+
+# ------------------------------------------------------------------------------- main function
+def assess_response(
+    baseline: Any,
+    followups: Sequence[Any],
+    *,
+    criteria: Sequence[str] = ("recip", "percist", "ppp"),
+    register: bool = True,
+    deformable: bool = False,
+    min_ncc: float = 0.5,
+    on_registration_failure: Literal["refuse", "flag"] = "refuse",
+    psa_progression: bool | None = None,
+    confirmed_within_3_months: bool | None = None,
+    regional_sites: Sequence[str] = REGIONAL_SITES,
+    min_new_lesion_volume_ml: float = 0.0,
+    new_lesion_baseline_fraction: float | None = NEW_LESION_BASELINE_FRACTION,
+    new_lesion_min_uptake: Literal["liver", "blood_pool", "none"] = "liver",
+    percist_on_incomparable: Literal["flag", "refuse"] = "flag",
+    max_height_diff_m: float = MAX_HEIGHT_DIFF_M,
+    max_weight_rel_diff: float = MAX_WEIGHT_REL_DIFF,
+    criterion_options: dict[str, dict[str, Any]] | None = None,
+    registration_options: dict[str, Any] | None = None,
+) -> ResponseAssessment:
+    """Assess every follow-up PET analysis against the baseline analysis.
+
+    Parameters
+    ----------
+    baseline, followups
+        ``AnalysisResult`` objects (:mod:`theranostix.pet.pipeline`); the CT (``.ct``, HU) is used
+        for registration and the lesion label map (``.labels``) for overlap when present.
+    criteria
+        Any of ``"recip"``, ``"percist"``, ``"ppp"``.
+    register
+        Register follow-up CT to baseline CT when both are present.
+    deformable
+        Add a B-spline refinement after the rigid registration.
+    min_ncc
+        Registration quality gate (body-masked CT NCC after registration).
+    on_registration_failure
+        ``"refuse"`` (raise :class:`InvalidInputError`, default) or ``"flag"`` (track anyway with
+        the rigid result, flagged).
+    psa_progression, confirmed_within_3_months
+        Clinical inputs of PPP (``None`` = not available -> PPP may be ``indeterminate``).
+    regional_sites
+        Lesion sites counted as non-distant by PPP.
+    min_new_lesion_volume_ml
+        New follow-up lesions smaller than this are listed but not counted as new lesions by the
+        criteria (0 = every new lesion counts, default).
+    new_lesion_baseline_fraction
+        Look-back check of new lesions (what a reader does): when the baseline SUV image is
+        available, the baseline SUVmax around the new lesion's position in baseline space (sphere
+        of the lesion's equivalent radius + ``NEW_LESION_MARGIN_MM``) is compared with the lesion's
+        follow-up SUVmax; at or above this fraction the uptake was already there at baseline
+        (under the detection threshold or segmented differently): the lesion is listed with a flag
+        but not counted as new. ``None`` disables the check. Default 0.6 (assumption, chosen so
+        that a lesion twice as hot as its background counts as new; not from a publication).
+    new_lesion_min_uptake
+        A new lesion counts only when its SUVmax is at least the follow-up reference SUVmean:
+        ``"liver"`` (default; miPSMA >= 2 of PROMISE V2, and the liver-based soft-tissue threshold
+        of qPSMA used for RECIP's PSMA-VOL), ``"blood_pool"`` (miPSMA >= 1) or ``"none"``. When the
+        reference was not found the check is skipped and flagged.
+    percist_on_incomparable
+        Passed to :func:`percist` (``"flag"``: category NE with flags; ``"refuse"``: raise).
+    max_height_diff_m, max_weight_rel_diff
+        Same-patient gates (see :func:`check_same_patient`).
+    criterion_options
+        Extra keyword options per criterion, e.g. ``{"recip": {"pd_boundary": ">"}}``.
+    registration_options
+        Extra keyword options of :func:`register_followup` (e.g. ``working_spacing_mm``).
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown criterion, no follow-up, different patient, different tracer or SUV kind, or (with
+        ``on_registration_failure="refuse"``) a failed registration.
+    """
+    crit = [c.strip().lower() for c in criteria]
+    bad = [c for c in crit if c not in CRITERIA]
+    if bad or not crit:
+        raise InvalidInputError(f"unknown criteria {bad or crit!r}", where="criteria",
+                                fix=f"use any of {', '.join(CRITERIA)}")
+    if hasattr(followups, "lesions") or isinstance(followups, (str, bytes)):
+        raise InvalidInputError("followups must be a list of analyses, got a single object",
+                                where="followups", fix="pass [followup]")
+    if not followups:
+        raise InvalidInputError("no follow-up analysis given", where="followups")
+    if on_registration_failure not in ("refuse", "flag"):
+        raise InvalidInputError(f"unknown on_registration_failure {on_registration_failure!r}",
+                                where="on_registration_failure", fix="use refuse or flag")
+    opts = {k.lower(): dict(v) for k, v in (criterion_options or {}).items()}
+    prov = Provenance(parameters={
+        "criteria": crit, "register": register, "deformable": deformable, "min_ncc": min_ncc,
+        "on_registration_failure": on_registration_failure, "psa_progression": psa_progression,
+        "confirmed_within_3_months": confirmed_within_3_months,
+        "min_new_lesion_volume_ml": min_new_lesion_volume_ml, "criterion_options": opts,
+        "new_lesion_baseline_fraction": new_lesion_baseline_fraction,
+        "new_lesion_min_uptake": new_lesion_min_uptake,
+        "registration_options": registration_options or {},
+        "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
+    tracer = str(baseline.tracer)
+    if "percist" in crit and not _is_fdg(tracer):
+        prov.warn(f"PERCIST 1.0 is defined for FDG; computed here on {tracer} (exploratory)")
+    b_burden = _burden(baseline)
+    b_les = _lesions(baseline)
+    b_by_id = {int(x.lesion_id): x for x in b_les}
+    b_time = getattr(baseline, "reference_time", None)
+
+    out: list[FollowupAssessment] = []
+    for n, fu in enumerate(followups, start=1):
+        where = f"follow-up {n}"
+        checks = check_same_patient(baseline.patient or {}, fu.patient or {},
+                                    max_height_diff_m=max_height_diff_m,
+                                    max_weight_rel_diff=max_weight_rel_diff)
+        same_tracer = str(fu.tracer).lower() == tracer.lower()
+        checks.append(ComparabilityCheck(name="tracer", passed=same_tracer, severity="refuse",
+                                         text=f"tracer {tracer} vs {fu.tracer}"))
+        bk, fk = getattr(baseline, "suv_kind", "bw"), getattr(fu, "suv_kind", "bw")
+        checks.append(ComparabilityCheck(name="suv_kind", passed=bk == fk, severity="refuse",
+                                         text=f"SUV kind {bk} vs {fk}"))
+        f_time = getattr(fu, "reference_time", None)
+        days = None
+        if b_time is not None and f_time is not None:
+            days = (f_time - b_time).total_seconds() / 86400.0
+            checks.append(ComparabilityCheck(name="chronology", passed=days > 0, severity="refuse",
+                                             text=f"follow-up {days:+.1f} days after baseline"))
+        refused = [c for c in checks if c.severity == "refuse" and c.passed is False]
+        if refused:
+            raise InvalidInputError(
+                f"{where} refused: " + "; ".join(c.text for c in refused),
+                where=where, fix="compare studies of the same patient, tracer and SUV kind, in time order")
+        flags = [c.text for c in checks if c.severity == "flag" and c.passed is not True]
+
+        # ---- registration
+        reg = None
+        b_ct, f_ct = getattr(baseline, "ct", None), getattr(fu, "ct", None)
+        if register and b_ct is not None and f_ct is not None:
+            from theranostix.response.registration import register_followup
+            try:
+                reg = register_followup(b_ct, f_ct, deformable=deformable, min_ncc=min_ncc, mode="flag",
+                                        **(registration_options or {}))
+            except ComputationError as exc:
+                if on_registration_failure == "refuse":
+                    raise InvalidInputError(f"{where} refused: registration failed: {exc}", where=where,
+                                            fix="check the CTs, or use on_registration_failure='flag'") from exc
+                summary = RegistrationSummary(performed=True, accepted=False, reason=str(exc))
+                flags.append(f"registration failed ({exc}); lesions tracked without registration")
+            else:
+                ok = reg.ncc_after >= min_ncc
+                summary = RegistrationSummary(
+                    performed=True, accepted=ok, method=reg.method, ncc_before=reg.ncc_before,
+                    ncc_after=reg.ncc_after, mean_abs_hu_after=reg.mean_abs_hu_after,
+                    translation_mm=reg.translation_mm, rotation_deg=reg.rotation_deg,
+                    reason=None if ok else f"body NCC {reg.ncc_after:.3f} < {min_ncc}",
+                    warnings=list(reg.provenance.warnings))
+                if not ok:
+                    if on_registration_failure == "refuse":
+                        raise InvalidInputError(
+                            f"{where} refused: registration quality too low (body CT NCC "
+                            f"{reg.ncc_after:.3f} < {min_ncc}): different patient, body region or failed alignment",
+                            where=where, fix="check the studies, or use on_registration_failure='flag'")
+                    flags.append(f"registration quality low (NCC {reg.ncc_after:.3f} < {min_ncc}); "
+                                 "tracking may be wrong")
+        else:
+            why = ("registration disabled" if not register else "no CT in one of the analyses")
+            summary = RegistrationSummary(performed=False, accepted=False,
+                                          reason=f"{why}: follow-up assumed in the baseline frame of reference")
+            flags.append(summary.reason)  # type: ignore[arg-type]
+
+        # ---- tracking
+        f_les = _lesions(fu)
+        f_by_id = {int(x.lesion_id): x for x in f_les}
+        b_lab, f_lab = getattr(baseline, "labels", None), getattr(fu, "labels", None)
+        f_on_b = None
+        if b_lab is not None and f_lab is not None:
+            if reg is not None:
+                f_on_b = reg.resample_followup(f_lab, b_lab, interpolation="nearest").array
+            elif b_lab.same_grid(f_lab):
+                f_on_b = f_lab.array
+        tracking = track_lesions(
+            [_obs(x) for x in b_les], [_obs(x) for x in f_les],
+            followup_to_baseline=None if reg is None else reg.followup_to_baseline,
+            baseline_labels=None if f_on_b is None else np.asarray(b_lab.array).astype(np.int64),
+            followup_labels_on_baseline=None if f_on_b is None else np.rint(f_on_b).astype(np.int64))
+        changes: list[LesionChange] = []
+        for m in tracking.matches:
+            b = b_by_id.get(m.baseline_id) if m.baseline_id is not None else None
+            f = f_by_id.get(m.followup_id) if m.followup_id is not None else None
+            changes.append(LesionChange(
+                status=m.status, trend=m.trend, baseline_id=m.baseline_id, followup_id=m.followup_id,
+                site=(b.site if b is not None else f.site if f is not None else None),
+                distance_mm=m.distance_mm, dice=m.dice,
+                volume_ml_baseline=None if b is None else b.volume_ml,
+                volume_ml_followup=None if f is None else f.volume_ml,
+                suv_max_baseline=None if b is None else b.suv_max,
+                suv_max_followup=None if f is None else f.suv_max,
+                suv_peak_baseline=None if b is None else b.suv_peak_global,
+                suv_peak_followup=None if f is None else f.suv_peak_global,
+                diameter_mm_baseline=None if b is None else b.longest_diameter_mm,
+                diameter_mm_followup=None if f is None else f.longest_diameter_mm,
+                volume_change=m.volume_change, suv_max_change=m.suv_max_change,
+                suv_peak_change=m.suv_peak_change, flags=list(m.flags)))
+        b_suv = getattr(baseline, "suv", None)
+        if new_lesion_baseline_fraction is not None:
+            if b_suv is None:
+                if any(c.status == "new" for c in changes):
+                    flags.append("baseline SUV image not available: new lesions not checked against baseline uptake")
+            else:
+                for c in changes:
+                    if c.status != "new" or c.followup_id is None:
+                        continue
+                    fl = f_by_id[c.followup_id]
+                    pt = np.asarray(fl.centroid_lps_mm, dtype=float)[None, :]
+                    if reg is not None:
+                        pt = reg.followup_to_baseline(pt)
+                    r_mm = (3.0 * fl.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
+                    bmax = _max_in_sphere(b_suv, pt[0], r_mm)
+                    if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
+                        c.flags.append(f"uptake already at baseline (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
+                                       f">= {new_lesion_baseline_fraction:g}x): not counted as new")
+        if new_lesion_min_uptake not in ("liver", "blood_pool", "none"):
+            raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
+                                    where="new_lesion_min_uptake", fix="use liver, blood_pool or none")
+        if new_lesion_min_uptake != "none":
+            ref = _region(fu, new_lesion_min_uptake)
+            if ref is None:
+                if any(c.status == "new" for c in changes):
+                    flags.append(f"follow-up {new_lesion_min_uptake} reference not found: new lesions "
+                                 "not checked against it")
+            else:
+                for c in changes:
+                    if c.status == "new" and c.suv_max_followup is not None and c.suv_max_followup < float(ref["mean"]):
+                        c.flags.append(f"SUVmax {c.suv_max_followup:.2f} below the {new_lesion_min_uptake} "
+                                       f"SUVmean {float(ref['mean']):.2f}: not counted as new")
+        new_ids = [c.followup_id for c in changes
+                   if c.status == "new" and not c.flags and c.volume_ml_followup is not None
+                   and c.volume_ml_followup >= min_new_lesion_volume_ml]
+        new_ids = [int(i) for i in new_ids if i is not None]
+        n_new = len(new_ids)
+        f_burden = _burden(fu)
+        values: dict[str, Any] = {
+            "baseline_tv_ml": float(b_burden.total_volume_ml), "followup_tv_ml": float(f_burden.total_volume_ml),
+            "baseline_n_lesions": len(b_les), "followup_n_lesions": len(f_les), "new_lesions": n_new,
+            "n_matched": tracking.n_matched, "n_disappeared": tracking.n_disappeared}
+
+        # ---- criteria
+        results: dict[str, CriterionResult] = {}
+        if "recip" in crit:
+            try:
+                results["recip"] = recip(float(b_burden.total_volume_ml), float(f_burden.total_volume_ml),
+                                         n_new, **opts.get("recip", {}))
+            except InvalidInputError as exc:
+                results["recip"] = _ne("RECIP 1.0", f"RECIP not evaluable: {exc.message}")
+        if "percist" in crit:
+            results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
+                                               opts.get("percist", {}), values)
+        if "ppp" in crit:
+            n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
+            existing = []
+            for c in changes:
+                if c.status != "matched":
+                    continue
+                if c.diameter_mm_baseline and c.diameter_mm_followup is not None:
+                    existing.append(ExistingLesionChange(lesion_id=str(c.baseline_id), measure="size",
+                                                         baseline_value=c.diameter_mm_baseline,
+                                                         followup_value=c.diameter_mm_followup))
+                if c.suv_max_baseline and c.suv_max_followup is not None:
+                    existing.append(ExistingLesionChange(lesion_id=str(c.baseline_id), measure="uptake",
+                                                         baseline_value=c.suv_max_baseline,
+                                                         followup_value=c.suv_max_followup))
+            try:
+                results["ppp"] = ppp(PppInput(new_distant_lesions=n_distant, new_other_lesions=n_new - n_distant,
+                                              existing_lesions=existing, clinical_progression=psa_progression,
+                                              confirmed_within_3_months=confirmed_within_3_months),
+                                     **opts.get("ppp", {}))
+            except InvalidInputError as exc:
+                results["ppp"] = _ne("PSMA PET Progression (PPP)", f"PPP not evaluable: {exc.message}")
+        for name, r in results.items():
+            for fl in r.flags:
+                flags.append(f"{name}: {fl}")
+        out.append(FollowupAssessment(
+            index=n, reference_time=f_time, days_since_baseline=days, checks=checks, registration=summary,
+            tracking=tracking, lesions=changes, n_new_lesions=n_new, new_lesion_ids=new_ids, values=values,
+            criteria=results, flags=flags))
+    base_summary = {"reference_time": b_time, "uptake_time_min": getattr(baseline, "uptake_time_min", None),
+                    "tv_ml": float(b_burden.total_volume_ml), "n_lesions": len(b_les),
+                    "suv_mean_whole_body": float(b_burden.suv_mean_whole_body)}
+    return ResponseAssessment(tracer=tracer, criteria=crit, baseline=base_summary, followups=out,
+                              provenance=prov)
+
+
+def _percist_scan(res: Any, factor: float) -> PercistScan:
+    les = _lesions(res)
+    peak = max((float(x.suv_peak_global) for x in les), default=None)
+    liver, bp = _region(res, "liver"), _region(res, "blood_pool")
+    b = _burden(res)
+    return PercistScan(
+        sul_peak=None if peak is None else peak * factor,
+        liver_sul_mean=None if liver is None else float(liver["mean"]) * factor,
+        liver_sul_sd=None if liver is None or liver.get("sd") is None else float(liver["sd"]) * factor,
+        blood_pool_sul_mean=None if bp is None else float(bp["mean"]) * factor,
+        blood_pool_sul_sd=None if bp is None or bp.get("sd") is None else float(bp["sd"]) * factor,
+        uptake_min=getattr(res, "uptake_time_min", None),
+        tlg=float(b.total_lesion_activity) * factor if les else 0.0)
+
+
+def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
+                  values: dict) -> CriterionResult:
+    try:
+        fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
+    except InvalidInputError as exc:
+        return _ne("PERCIST 1.0", f"PERCIST not evaluable: SUL needs {exc.message}")
+    sb, sf = _percist_scan(baseline, fb), _percist_scan(fu, ff)
+    values.update(baseline_sul_factor=fb, followup_sul_factor=ff, baseline_sul_peak=sb.sul_peak,
+                  followup_sul_peak=sf.sul_peak)
+    opts = dict(options)
+    if "reference" not in opts:
+        if sb.liver_sul_mean is None and sb.blood_pool_sul_mean is not None:
+            opts["reference"] = "blood_pool"
+    try:
+        res = percist(sb, sf, n_new, on_incomparable=on_incomparable, **opts)  # type: ignore[arg-type]
+    except InvalidInputError as exc:
+        if on_incomparable == "refuse" and "not comparable" in exc.message:
+            raise
+        return _ne("PERCIST 1.0", f"PERCIST not evaluable: {exc.message}")
+    if opts.get("reference") == "blood_pool" and "reference" not in options:
+        res.flags.append("liver reference not found at baseline: blood pool used for measurability")
+        res.provenance.warn("liver reference not found: blood pool used")
+    return res
