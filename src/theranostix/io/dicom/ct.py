@@ -9,30 +9,8 @@ import numpy as np
 from theranostix.core import units as U
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
-from theranostix.io.dicom.files import scan
+from theranostix.io.dicom.files import select_series
 from theranostix.io.dicom.geometry import refuse_multiframe, sort_and_check
-
-
-def select_series(path: str | Path, modality: str | tuple[str, ...], series_uid: str | None = None,
-                  with_pixels: bool = True):
-    """Pick one series of the given modality under ``path`` (refusing ambiguity)."""
-    mods = (modality,) if isinstance(modality, str) else modality
-    found = scan(path, with_pixels=with_pixels)
-    cands = {u: it for u, it in found.series.items() if str(it[0][1].get("Modality", "")) in mods}
-    if series_uid is not None:
-        if series_uid not in cands:
-            raise InvalidInputError(f"no {'/'.join(mods)} series with UID {series_uid}", where=path)
-        return series_uid, cands[series_uid], found.skipped
-    if not cands:
-        others = sorted({str(it[0][1].get("Modality", "?")) for it in found.series.values()})
-        raise InvalidInputError(
-            f"no {'/'.join(mods)} series found" + (f"; found {', '.join(others)}" if others else ""),
-            where=path, fix=f"point at the {'/'.join(mods)} series folder.")
-    if len(cands) > 1:
-        raise InvalidInputError(f"{len(cands)} {'/'.join(mods)} series found", where=path,
-                                fix="point at one series folder or pass series_uid.")
-    uid = next(iter(cands))
-    return uid, cands[uid], found.skipped
 
 
 def load_ct(path: str | Path, series_uid: str | None = None) -> Image:

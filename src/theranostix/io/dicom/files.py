@@ -67,3 +67,32 @@ def scan(path: str | Path, with_pixels: bool = False) -> FileScan:
         groups[uid].append((f, ds))
     out.series = dict(groups)
     return out
+
+
+def select_series(path: str | Path, modality: str | tuple[str, ...], series_uid: str | None = None,
+                  with_pixels: bool = True, label: str | None = None):
+    """Pick one series of the given modality under ``path`` (refusing ambiguity).
+
+    Returns ``(series_uid, [(file, dataset), ...], skipped files)``. ``label`` names the kind of
+    series in messages (e.g. ``"PET"``); default: the modality codes.
+    """
+    mods = (modality,) if isinstance(modality, str) else modality
+    what = label or "/".join(mods)
+    found = scan(path, with_pixels=with_pixels)
+    cands = {u: it for u, it in found.series.items() if str(it[0][1].get("Modality", "")) in mods}
+    if series_uid is not None:
+        if series_uid not in cands:
+            raise InvalidInputError(f"series {series_uid} is not a {what} series (Modality {'/'.join(mods)})"
+                                    if series_uid in found.series else f"series {series_uid} not found", where=path)
+        return series_uid, cands[series_uid], found.skipped
+    if not cands:
+        others = sorted({str(it[0][1].get("Modality", "?")) for it in found.series.values()})
+        raise InvalidInputError(
+            f"no {what} series (Modality {'/'.join(mods)}) found" + (f"; found {', '.join(others)}" if others else ""),
+            where=path, fix=f"point at the {what} series folder.")
+    if len(cands) > 1:
+        desc = "; ".join(f"{u} ({it[0][1].get('SeriesDescription', '')}, {len(it)} files)" for u, it in cands.items())
+        raise InvalidInputError(f"{len(cands)} {what} series found: {desc}", where=path,
+                                fix="point at one series folder or pass series_uid.")
+    uid = next(iter(cands))
+    return uid, cands[uid], found.skipped

@@ -37,7 +37,7 @@ from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.core.patient import Administration, Patient
 from theranostix.core.provenance import Provenance
-from theranostix.io.dicom.ct import select_series
+from theranostix.io.dicom.files import select_series
 from theranostix.io.dicom.dates import combine, parse_da, parse_dt, parse_tm
 from theranostix.io.dicom.geometry import sort_and_check
 from theranostix.io.dicom.pet import nuclide_from_code

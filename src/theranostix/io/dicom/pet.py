@@ -28,7 +28,7 @@ from theranostix.core.image import Image
 from theranostix.core.patient import Administration, Patient
 from theranostix.core.provenance import Provenance
 from theranostix.io.dicom.dates import combine, nearest_day_before, parse_da, parse_dt, parse_tm
-from theranostix.io.dicom.files import scan
+from theranostix.io.dicom.files import select_series
 from theranostix.io.dicom.geometry import refuse_multiframe, sort_and_check
 from theranostix.io.dicom.private import (
     GE_DECAY_DATETIME,
@@ -569,31 +569,6 @@ def _start_reference(items: list[tuple[Path, Dataset]], acq: list[datetime | Non
 
 
 # ----------------------------------------------------------------------------------------- loading
-def _select_pet_series(path: str | Path, series_uid: str | None, with_pixels: bool
-                       ) -> tuple[str, list[tuple[Path, Dataset]], list[tuple[Path, str]]]:
-    found = scan(path, with_pixels=with_pixels)
-    pet = {uid: items for uid, items in found.series.items()
-           if str(items[0][1].get("Modality", "")) == "PT"}
-    if series_uid is not None:
-        if series_uid not in found.series:
-            raise InvalidInputError(f"series {series_uid} not found", where=path)
-        if series_uid not in pet:
-            raise InvalidInputError(f"series {series_uid} is not a PET series (Modality is not PT)", where=path)
-        return series_uid, pet[series_uid], found.skipped
-    if not pet:
-        others = sorted({str(items[0][1].get("Modality", "?")) for items in found.series.values()})
-        raise InvalidInputError(
-            f"no PET series (Modality PT) found" + (f"; found {', '.join(others)}" if others else ""),
-            where=path, fix="point at the PET series folder.")
-    if len(pet) > 1:
-        desc = "; ".join(f"{uid} ({items[0][1].get('SeriesDescription', '')}, {len(items)} files)"
-                         for uid, items in pet.items())
-        raise InvalidInputError(f"{len(pet)} PET series found: {desc}", where=path,
-                                fix="point at one series folder or pass series_uid.")
-    uid = next(iter(pet))
-    return uid, pet[uid], found.skipped
-
-
 def load_pet(path: str | Path, suv: SuvKind = "bw", *, series_uid: str | None = None,
              weight_kg: float | None = None, height_m: float | None = None, sex: str | None = None,
              dose_mbq: float | None = None, injection_time: datetime | None = None,
@@ -629,7 +604,7 @@ def load_pet(path: str | Path, suv: SuvKind = "bw", *, series_uid: str | None = 
     """
     if suv not in SUV_UNITS:
         raise InvalidInputError(f"unknown SUV kind {suv!r}", where="suv", fix="use bw, lbm, bsa or ibw.")
-    uid, items, skipped = _select_pet_series(path, series_uid, with_pixels=True)
+    uid, items, skipped = select_series(path, "PT", series_uid, with_pixels=True, label="PET")
     refuse_multiframe(items[0][1], items[0][0])
     items, spacing, origin, direction = sort_and_check(items)
     prov = Provenance(inputs={"path": str(path), "series_instance_uid": uid, "n_files": len(items)})

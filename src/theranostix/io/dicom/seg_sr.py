@@ -23,7 +23,7 @@ from theranostix import __version__
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.io.atomic import atomic_path
-from theranostix.io.dicom.ct import select_series
+from theranostix.io.dicom.files import select_series
 from theranostix.io.dicom.geometry import sort_and_check
 
 MANUFACTURER = "theranostix"
