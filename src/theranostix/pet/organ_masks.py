@@ -278,6 +278,9 @@ class UserOrganMasks:
 
 KIDNEY_MIN_UPTAKE_RATIO: float = 1.5  #: kidney blobs: PET >= this x liver reference mean
 BLADDER_MIN_UPTAKE_RATIO: float = 2.0  #: bladder blob: PET >= this x liver reference mean
+#: retried at this ratio when no blob is found (low urine activity, e.g. after voiding; a
+#: [68Ga]PSMA-11 twin bladder at SUV ~11 with liver ~7 was missed at 2.0)
+BLADDER_FALLBACK_UPTAKE_RATIO: float = 1.2
 KIDNEY_MIN_VOLUME_ML: float = 10.0
 BLADDER_MIN_VOLUME_ML: float = 10.0
 
@@ -386,13 +389,18 @@ class CtPetOrganEstimate:
         # urinary bladder
         z_top = (min(kidney_z) - 30.0) if kidney_z else z_base - 300.0
         region = body & (z < z_top)[:, None, None] & (dx < 80.0)[None, None, :]
-        lab, n = ndi.label(region & (pet.array >= BLADDER_MIN_UPTAKE_RATIO * ref), structure)
-        if n:
-            sizes = np.bincount(lab.ravel())
-            sizes[0] = 0
-            best = int(np.argmax(sizes))
-            if sizes[best] * pet.voxel_volume_ml >= BLADDER_MIN_VOLUME_ML:
-                out["urinary_bladder"] = lab == best
+        for ratio in (BLADDER_MIN_UPTAKE_RATIO, BLADDER_FALLBACK_UPTAKE_RATIO):
+            lab, n = ndi.label(region & (pet.array >= ratio * ref), structure)
+            if n:
+                sizes = np.bincount(lab.ravel())
+                sizes[0] = 0
+                best = int(np.argmax(sizes))
+                if sizes[best] * pet.voxel_volume_ml >= BLADDER_MIN_VOLUME_ML:
+                    out["urinary_bladder"] = lab == best
+                    if ratio != BLADDER_MIN_UPTAKE_RATIO:
+                        prov.warn(f"urinary_bladder found only at the fallback threshold {ratio:g} "
+                                  "x reference (low urinary activity)")
+                    break
         if "urinary_bladder" not in out:
             prov.warn("urinary_bladder not found (pelvis outside the field of view or no hot "
                       "midline blob)")

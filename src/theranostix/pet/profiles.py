@@ -140,11 +140,19 @@ class AdaptiveRefinement(BaseModel):
     a shell ``shell_inner_mm`` .. ``shell_inner_mm + shell_width_mm`` around the component
     (contrast-oriented adaptive threshold, e.g. Erdi et al., Cancer 1997;80:2505; 50 % of the
     background-corrected peak). Growth is limited to the shell's outer bound.
+
+    ``secondary_peaks``: a threshold component may hold several lesions (two bone lesions merged
+    at SUV 3); the hottest is re-contoured first, then every further local maximum (over a
+    ``peak_window_voxels`` cube) of the component that no region covers yet is re-contoured at its
+    own b + fraction x (peak_i - b), so that a cooler neighbour is not lost (up to ``max_peaks``).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     fraction: float = Field(default=0.5, gt=0, lt=1)
+    secondary_peaks: bool = True
+    peak_window_voxels: int = Field(default=5, ge=3)
+    max_peaks: int = Field(default=10, ge=1)
     shell_inner_mm: float = Field(default=10.0, gt=0)
     shell_width_mm: float = Field(default=10.0, gt=0)
 

@@ -222,7 +222,25 @@ def refine_adaptive(
             out[box] |= comp
             continue
         lab, _ = ndimage.label(cand, structure=STRUCTURE_18)
-        out[box] |= lab == lab[pk]
+        region = lab == lab[pk]
+        out[box] |= region
+        if not r.secondary_peaks:
+            continue
+        covered = region.copy()
+        local_max = (sub == ndimage.maximum_filter(sub, size=r.peak_window_voxels)) & comp & ~covered
+        order = np.argwhere(local_max)
+        order = order[np.argsort(-sub[local_max])][: r.max_peaks]
+        for q in map(tuple, order):
+            if covered[q]:
+                continue
+            thr_q = bg + r.fraction * (float(sub[q]) - bg)
+            cand_q = (sub >= thr_q) & allowed[box] & (dist <= r_out) & ~covered
+            if not cand_q[q]:
+                continue
+            lab_q, _ = ndimage.label(cand_q, structure=STRUCTURE_18)
+            reg_q = lab_q == lab_q[q]
+            out[box] |= reg_q
+            covered |= reg_q
     return out
 
 

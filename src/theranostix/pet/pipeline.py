@@ -1,0 +1,746 @@
+"""Whole PET analysis of one study: anatomy, reference regions, lesions, burden, scores, eligibility.
+
+:func:`analyze_study` chains the tested building blocks of :mod:`theranostix.pet` and
+:mod:`theranostix.planning` (method, thresholds and citations: ``docs/pet-analysis.md``):
+
+1. tracer (``"auto"``: from the DICOM Radiopharmaceutical name, recorded);
+2. CT masks on the PET grid (:class:`.reference_regions.PetCtAnatomy`; a CT on another frame of
+   reference is refused; no CT -> recorded fallback: no bone/body mask, no CT reference regions);
+3. organ masks (user masks via :class:`.organ_masks.UserOrganMasks`, otherwise the CT+PET estimate
+   :class:`.organ_masks.CtPetOrganEstimate`);
+4. reference regions (liver, blood pool, parotid, spleen; a missing one is recorded, never fatal);
+5. physiological-uptake exclusion per tracer: intensely avid organs whole (dilated by
+   ``ORGAN_MARGIN_VOXELS``; :data:`WHOLE_EXCLUSION_PREFIXES`); in the other organs (liver, spleen,
+   bowel, and the background organs of :data:`BACKGROUND_ORGANS`) only voxels whose smoothed SUV
+   is below the organ's median + ``ORGAN_FOCAL_K`` x robust SD, so focal lesions survive;
+6. segmentation + small-lesion detection with the tracer's profile;
+7. sites (bone from the CT bone mask, organs from the organ masks, node stations by the nearest
+   station centre of a table placed relative to CT/PET landmarks: :data:`STATION_OFFSETS_MM`);
+8. whole-body burden, miPSMA per lesion, PROMISE miTNM, VISION and TheraP eligibility.
+
+:func:`write_analysis` / :func:`read_analysis` are the file edge (the analysis itself is pure).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage as ndi
+
+from theranostix.core.errors import InvalidInputError
+from theranostix.core.image import Image
+from theranostix.core.provenance import Provenance
+from theranostix.pet.lesions import (
+    UNASSIGNED,
+    LesionMetrics,
+    LesionTable,
+    WholeBodyBurden,
+    site_from_label_map,
+)
+from theranostix.pet.metrics import region_statistics as lesion_region_statistics
+from theranostix.pet.organ_masks import (
+    CtPetOrganEstimate,
+    UserOrganMasks,
+    physiological_organs,
+)
+from theranostix.pet.profiles import DetectionProfile, load_profile
+from theranostix.pet.reference_regions import (
+    PetCtAnatomy,
+    ReferenceRegions,
+    axis_coordinates,
+    find_reference_regions,
+)
+from theranostix.pet.scores import ReferenceUptake, mipsma_score
+from theranostix.pet.segmentation import segment_lesions
+from theranostix.pet.staging import promise_mitnm, staging_input_from_sites
+
+# ----------------------------------------------------------------------------- tracers
+#: Tracer key -> (regex on the DICOM Radiopharmaceutical name, family, default detection profile).
+#: Keys follow the twin tracer keys. Order matters: the first match wins.
+TRACERS: dict[str, tuple[str, str, str]] = {
+    "psma-1007": (r"psma.?1007", "psma_hepatobiliary", "psma-adaptive"),
+    "psma-dcfpyl": (r"dcfpyl|piflufolastat|pylarify", "psma", "psma-adaptive"),
+    "psma-ga68": (r"psma.?11\b|psma.?hbed|gozetotide|psma.?617|psma.?i&t|psma", "psma", "psma-adaptive"),
+    "dotatate-ga68": (r"dota.?(tate|toc|noc)|sstr|edotreotide|oxodotreotide", "sstr", "sstr-liver"),
+    "fdg": (r"fdg|fluorodeoxyglucose|fludeoxyglucose", "fdg", "fdg-percist"),
+}
+
+#: Profile used when the tracer's default profile needs a liver reference that was not found.
+NO_LIVER_FALLBACK_PROFILE: dict[str, str] = {
+    "psma": "psma-adaptive", "psma_hepatobiliary": "psma-adaptive", "sstr": "sstr-liver",
+    "fdg": "fdg-suv2.5",
+}
+
+#: Voxels added around each physiological organ (PSF spill-over; 1 voxel ~ one 4-mm voxel, a bit
+#: under one FWHM at 5 mm resolution). The 5-twin pilot of docs/pet-lesions.md found that 2 voxels
+#: lost nodes next to the bladder.
+ORGAN_MARGIN_VOXELS: int = 1
+#: Liver/spleen: voxels of the (dilated) organ are excluded only when their Gaussian-smoothed SUV
+#: is below median + k x robust SD of the smoothed organ. k = 4 (not the k = 3 of the liver
+#: mean + 3 SD rule of Hirata et al., PLoS One 2014): a liver holds ~2000 resolution elements, so
+#: k = 3 (one-sided p = 1.3e-3) leaves a few noise clusters per liver, k = 4 (p = 3e-5) ~0.1.
+ORGAN_FOCAL_K: float = 4.0
+#: Smoothing (Gaussian sigma, voxels) before the liver/spleen focal rule (noise of single voxels).
+ORGAN_FOCAL_SIGMA_VOXELS: float = 1.0
+#: Lesions inside a focal-rule organ need at least this many voxels (see _postfilter).
+FOCAL_ORGAN_MIN_VOXELS: int = 2
+#: Physiological organs excluded WHOLE (+ margin): intensely avid, where no focal rule can tell a
+#: lesion from the organ (kidneys, urinary bladder, salivary and lacrimal glands; brain and heart
+#: for FDG). Every other physiological or background organ with a mask gets the focal rule
+#: (liver, spleen, bowel, ...), so that lesions inside or next to them survive.
+WHOLE_EXCLUSION_PREFIXES: tuple[str, ...] = ("kidney_", "urinary_bladder", "parotid_gland_",
+                                             "submandibular_gland_", "lacrimal_gland_", "brain",
+                                             "heart")
+#: Organs with moderate background uptake that are not "physiological-uptake" organs of the
+#: tracer but whose own background can exceed a fixed SUV threshold (blood pool/myocardium,
+#: thyroid, stomach wall, pancreas, adrenals). When a mask is available the focal rule is applied
+#: to them too: only uptake standing out of the organ's own background can be a lesion.
+BACKGROUND_ORGANS: tuple[str, ...] = ("heart", "aorta", "thyroid_gland", "stomach", "pancreas",
+                                      "adrenal_gland_left", "adrenal_gland_right", "esophagus",
+                                      "gallbladder")
+
+#: CT+PET organ estimate only (no user masks): the liver estimate is grown into connected voxels
+#: of liver-like uptake (smoothed SUV within these fractions of its median) and liver CT numbers
+#: (reference_regions.LIVER_HU_RANGE), at most LIVER_GROWTH_VOXELS voxels.
+LIVER_GROWTH_UPTAKE_RANGE: tuple[float, float] = (0.6, 1.5)
+LIVER_GROWTH_VOXELS: int = 15
+#: CT+PET organ estimate only: a threshold lesion larger than ORGAN_LIKE_MIN_ML whose SUVmax is
+#: below ORGAN_LIKE_MAX_X_LIVER x the liver reference mean is taken as un-masked physiological
+#: uptake (bowel, un-estimated liver/spleen parts) and removed, with a warning giving its position.
+#: A project heuristic (no literature value): bulky PSMA-avid disease is normally far hotter.
+ORGAN_LIKE_MIN_ML: float = 30.0
+ORGAN_LIKE_MAX_X_LIVER: float = 2.0
+
+# ----------------------------------------------------------------------------- node stations
+#: PROMISE node-station centres RELATIVE to landmarks (LPS mm offsets: +x patient left, +y
+#: posterior, +z head). Pelvic stations and the prostate are relative to the centroid of the
+#: urinary bladder (PET/organ mask); the retroperitoneal station to the mid-point of the kidney
+#: centroids; mediastinal and supraclavicular to the lungs (centroid / apex). The offsets were
+#: measured on the project's adult reference phantom (theranostix.twin, male, seed 7) and are an
+#: APPROXIMATION of pelvic lymphatic anatomy (real positions vary by 2-3 cm between patients):
+#: a node is given the nearest centre within STATION_MAX_DISTANCE_MM, then a zone rule.
+STATION_OFFSETS_MM: dict[str, tuple[str, tuple[float, float, float]]] = {
+    "prostate": ("bladder", (0.0, 16.0, -48.0)),
+    "obturator_left": ("bladder", (50.0, 42.0, -28.0)),
+    "obturator_right": ("bladder", (-50.0, 42.0, -28.0)),
+    "external_iliac_left": ("bladder", (58.0, 28.0, 6.0)),
+    "external_iliac_right": ("bladder", (-58.0, 28.0, 6.0)),
+    "internal_iliac_left": ("bladder", (48.0, 92.0, 16.0)),
+    "internal_iliac_right": ("bladder", (-48.0, 92.0, 16.0)),
+    "presacral": ("bladder", (0.0, 88.0, 36.0)),
+    "common_iliac_left": ("bladder", (40.0, 54.0, 66.0)),
+    "common_iliac_right": ("bladder", (-40.0, 54.0, 66.0)),
+    "inguinal_left": ("bladder", (80.0, -12.0, -72.0)),
+    "inguinal_right": ("bladder", (-80.0, -12.0, -72.0)),
+    "retroperitoneal": ("kidneys", (28.0, -38.0, -21.0)),
+    "mediastinal": ("lungs", (0.0, 4.0, -12.0)),
+    "supraclavicular_left": ("lung_apex", (48.0, 2.0, 2.0)),
+    "supraclavicular_right": ("lung_apex", (-48.0, 2.0, 2.0)),
+}
+#: Lesions farther than this from every station centre go to the zone rule (mm).
+STATION_MAX_DISTANCE_MM: float = 30.0
+#: A lesion is "bone" when at least this fraction of its voxels lies in the CT bone mask.
+BONE_SITE_FRACTION: float = 0.5
+#: Organs (mask names) that name a lesion site when they hold the majority of its voxels.
+ORGAN_SITE_NAMES: tuple[str, ...] = (
+    "prostate", "liver", "spleen", "lung_left", "lung_right", "lungs", "adrenal_gland_left",
+    "adrenal_gland_right", "brain", "pancreas", "stomach", "thyroid_gland")
+#: VISION/TheraP "measurable" soft tissue: RECIST 1.1 node short axis >= 15 mm, other >= 10 mm.
+RECIST_NODE_SHORT_AXIS_MM: float = 15.0
+RECIST_MEASURABLE_MM: float = 10.0
+
+
+class AnalysisResult(BaseModel):
+    """The PET analysis of one study (contract: ``briefs/analysis_contract.md``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    tracer: str
+    suv_kind: str
+    reference_time: datetime | None
+    uptake_time_min: float | None
+    patient: dict
+    reference_regions: dict[str, dict]
+    lesions: LesionTable
+    burden: WholeBodyBurden
+    scores: dict[str, Any]
+    eligibility: dict[str, Any]
+    provenance: Provenance
+    labels: Image | None = Field(default=None, exclude=True)
+    suv: Image | None = Field(default=None, exclude=True)
+    ct: Image | None = Field(default=None, exclude=True)
+
+
+# ----------------------------------------------------------------------------- tracer decision
+def resolve_tracer(tracer: str, agent: str | None, prov: Provenance) -> str:
+    """Tracer key from ``tracer`` (a key, or ``"auto"``: the DICOM Radiopharmaceutical name).
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown key, or ``"auto"`` with a missing/unrecognised Radiopharmaceutical.
+    """
+    t = (tracer or "").strip().lower()
+    if t != "auto":
+        if t in TRACERS:
+            prov.parameters["tracer_decision"] = f"given: {t}"
+            return t
+        for key, (rx, _, _) in TRACERS.items():  # a name such as "[68Ga]Ga-PSMA-11"
+            if re.search(rx, t):
+                prov.parameters["tracer_decision"] = f"given name {tracer!r} -> {key}"
+                return key
+        raise InvalidInputError(f"unknown tracer {tracer!r}", where="--tracer",
+                                fix=f"use auto or one of {', '.join(TRACERS)}")
+    if not agent:
+        raise InvalidInputError(
+            "tracer 'auto' but the PET has no Radiopharmaceutical (0018,0031) name",
+            where="RadiopharmaceuticalInformationSequence",
+            fix=f"give the tracer explicitly (--tracer {'|'.join(TRACERS)})")
+    a = agent.lower()
+    for key, (rx, _, _) in TRACERS.items():
+        if re.search(rx, a):
+            prov.parameters["tracer_decision"] = (
+                f"auto: Radiopharmaceutical (0018,0031) {agent!r} matched /{rx}/ -> {key}")
+            return key
+    raise InvalidInputError(
+        f"tracer 'auto': Radiopharmaceutical {agent!r} is not a known tracer",
+        where="Radiopharmaceutical (0018,0031)",
+        fix=f"give the tracer explicitly (--tracer {'|'.join(TRACERS)})")
+
+
+# ----------------------------------------------------------------------------- organ masks
+def _organ_masks(pet: Image, ct: Image | None, anat: PetCtAnatomy, tracer: str,
+                 organ_masks: list[Image] | dict[str, np.ndarray] | None,
+                 prov: Provenance) -> tuple[dict[str, np.ndarray], str]:
+    if isinstance(organ_masks, dict):
+        out = {}
+        for name, m in organ_masks.items():
+            arr = np.asarray(m)
+            if arr.shape != pet.shape:
+                raise InvalidInputError(
+                    f"organ mask {name!r} has shape {arr.shape}, the PET grid is {pet.shape}",
+                    where=f"organ_masks[{name!r}]",
+                    fix="give masks on the PET grid, or label Images with their geometry")
+            out[name] = arr.astype(bool)
+        prov.parameters["organ_mask_source"] = "user (arrays on the PET grid)"
+        return out, "user"
+    if organ_masks is not None:
+        src = UserOrganMasks(list(organ_masks), reference=ct)
+        return src.masks(pet, prov), "user"
+    if anat.body is None:
+        prov.warn("no CT and no organ masks: physiological uptake is not excluded, sites are "
+                  "not assigned (every lesion 'unassigned')")
+        return {}, "none"
+    est = CtPetOrganEstimate(pet, anatomy=anat, tracer=TRACERS[tracer][1])
+    masks = est.masks(pet, prov)
+    _grow_liver(pet, anat, masks, prov)
+    kid = np.zeros(pet.shape, bool)
+    for k in ("kidney_left", "kidney_right"):
+        if k in masks:
+            kid |= _dilate(masks[k], 1)
+    if "spleen" in masks and kid.any() and (masks["spleen"] & kid).sum() > 0.2 * masks["spleen"].sum():
+        prov.warn("spleen estimate overlaps a kidney: dropped (spleen not excluded, spleen "
+                  "reference from this estimate not used)")
+        del masks["spleen"]
+    return masks, "ct_pet_estimate"
+
+
+def _grow_liver(pet: Image, anat: PetCtAnatomy, masks: dict[str, np.ndarray], prov: Provenance) -> None:
+    from theranostix.pet.reference_regions import LIVER_HU_RANGE
+
+    liver = masks.get("liver")
+    if liver is None or not liver.any() or anat.hu is None or anat.body is None:
+        return
+    sm = ndi.gaussian_filter(np.asarray(pet.array, np.float32), 1.0)
+    med = float(np.median(sm[liver]))
+    lo, hi = LIVER_GROWTH_UPTAKE_RANGE
+    allowed = (anat.body & (sm >= lo * med) & (sm <= hi * med)
+               & (anat.hu >= LIVER_HU_RANGE[0]) & (anat.hu <= LIVER_HU_RANGE[1]))
+    for name in ("kidney_left", "kidney_right", "urinary_bladder"):
+        if name in masks:
+            allowed &= ~masks[name]
+    if anat.bone is not None:
+        allowed &= ~anat.bone
+    if anat.lungs is not None:
+        allowed &= ~anat.lungs
+    grown = ndi.binary_dilation(liver, ndi.generate_binary_structure(3, 1),
+                                iterations=LIVER_GROWTH_VOXELS, mask=allowed | liver)
+    added = int(grown.sum() - liver.sum())
+    masks["liver"] = grown
+    prov.parameters["liver_estimate_grown_ml"] = round(added * pet.voxel_volume_ml, 1)
+
+
+def _dilate(mask: np.ndarray, n: int) -> np.ndarray:
+    if n <= 0 or not mask.any():
+        return mask
+    box = ndi.find_objects(mask.astype(np.uint8))[0]
+    box = tuple(slice(max(0, s.start - n - 1), s.stop + n + 1) for s in box)
+    out = np.zeros_like(mask)
+    out[box] = ndi.binary_dilation(mask[box], ndi.generate_binary_structure(3, 2), iterations=n)
+    return out
+
+
+def focal_organ_exclusion(suv: np.ndarray, organ: np.ndarray, *, k: float = ORGAN_FOCAL_K,
+                          sigma_voxels: float = ORGAN_FOCAL_SIGMA_VOXELS,
+                          margin_voxels: int = ORGAN_MARGIN_VOXELS) -> tuple[np.ndarray, dict]:
+    """Voxels of a liver/spleen mask (dilated by ``margin_voxels``) that are *normal* uptake.
+
+    A voxel is excluded when its Gaussian-smoothed SUV (sigma ``sigma_voxels``) is below
+    ``median + k * 1.4826 * MAD`` of the smoothed SUV inside the organ; hotter voxels (focal
+    lesions) stay available to the lesion rules. Returns the mask and the threshold used.
+    """
+    zone = _dilate(organ, margin_voxels)
+    if not organ.any():
+        return zone, {}
+    box = ndi.find_objects(zone.astype(np.uint8))[0]
+    box = tuple(slice(max(0, s.start - 2), s.stop + 2) for s in box)
+    sm = np.zeros(suv.shape, np.float32)
+    sm[box] = ndi.gaussian_filter(suv[box].astype(np.float32), sigma_voxels)
+    vals = sm[organ]
+    med = float(np.median(vals))
+    rsd = float(1.4826 * np.median(np.abs(vals - med)))
+    thr = med + k * rsd
+    return zone & (sm < thr), {"median_suv": round(med, 4), "robust_sd_suv": round(rsd, 4),
+                               "threshold_suv": round(thr, 4)}
+
+
+def _focal_zone(masks: dict[str, np.ndarray], tracer: str) -> np.ndarray | None:
+    organs = physiological_organs(TRACERS[tracer][1])
+    zone = None
+    for o, m in masks.items():
+        if (o in organs or o in BACKGROUND_ORGANS) and not o.startswith(WHOLE_EXCLUSION_PREFIXES):
+            zone = m.copy() if zone is None else zone | m
+    return zone
+
+
+def exclusion_mask(suv: Image, masks: dict[str, np.ndarray], tracer: str,
+                   prov: Provenance) -> np.ndarray | None:
+    """Physiological-uptake mask of the tracer (rules in the module docstring)."""
+    family = TRACERS[tracer][1]
+    organs = physiological_organs(family)
+    missing = [o for o in organs if o not in masks]
+    if missing:
+        prov.warn("physiological-uptake organs without a mask (not excluded): " + ", ".join(missing))
+    present = [o for o in organs if o in masks and masks[o].any()]
+    present += [o for o in BACKGROUND_ORGANS if o not in present and o in masks and masks[o].any()]
+    if not present:
+        return None
+    out = np.zeros(suv.shape, bool)
+    rules: dict[str, Any] = {}
+    arr = np.asarray(suv.array)
+    for o in present:
+        if not (o in organs and o.startswith(WHOLE_EXCLUSION_PREFIXES)):
+            m, info = focal_organ_exclusion(arr, masks[o])
+            rules[o] = {"rule": f"smoothed SUV < median + {ORGAN_FOCAL_K:g} robust SD", **info}
+            out |= m
+        else:
+            out |= _dilate(masks[o], ORGAN_MARGIN_VOXELS)
+            rules[o] = {"rule": f"whole organ + {ORGAN_MARGIN_VOXELS} voxel margin"}
+    prov.parameters["physiological_exclusion"] = rules
+    return out
+
+
+# ----------------------------------------------------------------------------- sites
+def _centroid_mm(img: Image, mask: np.ndarray) -> np.ndarray:
+    return img.index_to_world(np.argwhere(mask).mean(axis=0)[::-1])
+
+
+def station_centres(pet: Image, masks: dict[str, np.ndarray], anat: PetCtAnatomy,
+                    prov: Provenance) -> dict[str, tuple[float, float, float]]:
+    """Station centres (LPS mm) from :data:`STATION_OFFSETS_MM` and the landmarks found."""
+    land: dict[str, np.ndarray] = {}
+    if "urinary_bladder" in masks and masks["urinary_bladder"].any():
+        land["bladder"] = _centroid_mm(pet, masks["urinary_bladder"])
+    kid = [masks[k] for k in ("kidney_left", "kidney_right") if k in masks and masks[k].any()]
+    if len(kid) == 2:
+        c = (_centroid_mm(pet, kid[0]) + _centroid_mm(pet, kid[1])) / 2.0
+        land["kidneys"] = c
+    if anat.lungs is not None and anat.lungs.any():
+        land["lungs"] = _centroid_mm(pet, anat.lungs)
+        _, _, z = axis_coordinates(pet)
+        ks = np.flatnonzero(anat.lungs.any(axis=(1, 2)))
+        apex = land["lungs"].copy()
+        apex[2] = float(z[ks].max())
+        land["lung_apex"] = apex
+    if "lungs" in land:  # x of the mid-line from the lungs for the landmarks placed on organs
+        for k in ("kidneys",):
+            if k in land:
+                land[k][0] = land["lungs"][0]
+    out: dict[str, tuple[float, float, float]] = {}
+    for name, (ref, off) in STATION_OFFSETS_MM.items():
+        if ref in land:
+            out[name] = tuple(float(v) for v in land[ref] + np.asarray(off))
+    absent = sorted({ref for ref, _ in STATION_OFFSETS_MM.values()} - set(land))
+    if absent:
+        prov.warn("node-station landmarks not found (" + ", ".join(absent) + "): the stations "
+                  "placed on them are not available")
+    prov.parameters["station_landmarks_mm"] = {k: [round(float(x), 1) for x in v]
+                                               for k, v in land.items()}
+    return out
+
+
+def make_site_rule(pet: Image, masks: dict[str, np.ndarray], anat: PetCtAnatomy,
+                   prov: Provenance):
+    """Site rule: bone (CT) -> organ mask -> nearest node station -> zone -> ``unassigned``."""
+    organ_names = [n for n in ORGAN_SITE_NAMES if n in masks and masks[n].any()]
+    if anat.lungs is not None and "lung_left" not in organ_names and "lung_right" not in organ_names:
+        masks = {**masks, "lungs": anat.lungs}
+        organ_names.append("lungs")
+    lab = np.zeros(pet.shape, np.int16)
+    names: dict[int, str] = {}
+    for i, n in enumerate(organ_names, start=1):
+        lab[masks[n] & (lab == 0)] = i
+        names[i] = "lung" if n.startswith("lung") else n
+    organ_rule = site_from_label_map(pet.with_array(lab, units="label"), names) if names else None
+    centres = station_centres(pet, masks, anat, prov)
+    cnames = list(centres)
+    cxyz = np.asarray([centres[n] for n in cnames]) if cnames else np.zeros((0, 3))
+    bone = anat.bone
+    x, _, z = axis_coordinates(pet)
+    lung_k = np.flatnonzero(anat.lungs.any(axis=(1, 2))) if anat.lungs is not None else np.array([])
+    z_apex = float(z[lung_k].max()) if lung_k.size else None
+    z_base = float(z[lung_k].min()) if lung_k.size else None
+    z_pelvis = centres.get("common_iliac_left", (0, 0, None))[2]
+    x_mid = float(cxyz[:, 0].mean()) if len(cxyz) else float(np.mean(x))
+    prov.parameters["site_rule"] = (
+        f"bone if >= {BONE_SITE_FRACTION:g} of voxels in the CT bone mask; else majority organ "
+        f"mask {organ_names}; else nearest node station within {STATION_MAX_DISTANCE_MM:g} mm; "
+        "else zone (above lung apex: supraclavicular/cervical side; between lungs: mediastinal; "
+        "lung base to common iliac: retroperitoneal; below: other_pelvic)")
+
+    def assign(mask: np.ndarray, image: Image) -> str:
+        if bone is not None and bone[mask].mean() >= BONE_SITE_FRACTION:
+            return "bone"
+        if organ_rule is not None:
+            s = organ_rule(mask, image)
+            if s != UNASSIGNED:
+                return s
+        if anat.body is None and not cnames:
+            return UNASSIGNED
+        c = image.index_to_world(np.argwhere(mask)[:, ::-1].mean(axis=0))
+        if len(cxyz):
+            d = np.linalg.norm(cxyz - c[None, :], axis=1)
+            i = int(np.argmin(d))
+            if d[i] <= STATION_MAX_DISTANCE_MM:
+                return cnames[i]
+        side = "left" if c[0] > x_mid else "right"
+        if z_apex is not None and c[2] > z_apex:
+            return f"supraclavicular_{side}"
+        if z_apex is not None and z_base is not None and c[2] >= z_base:
+            return "mediastinal" if abs(c[0] - x_mid) < 40.0 else f"axillary_{side}"
+        if z_pelvis is not None and c[2] >= z_pelvis:
+            return "retroperitoneal"
+        if z_pelvis is not None:
+            return "other_pelvic"
+        return UNASSIGNED
+
+    return assign
+
+
+def site_kind(site: str) -> str:
+    """Coarse kind of a site name: prostate, node, bone, liver, lung, organ or unassigned."""
+    from theranostix.pet.staging import ALL_STATIONS, normalise_station
+    s = normalise_station(site)
+    if s in ALL_STATIONS or s in ("other_pelvic",):
+        return "node"
+    if s in ("bone", "prostate", "liver", "lung"):
+        return s
+    if s == UNASSIGNED:
+        return UNASSIGNED
+    return "organ"
+
+
+# ----------------------------------------------------------------------------- scores
+def _ref_dict(regions: ReferenceRegions) -> dict[str, dict]:
+    out = {}
+    for name in ("liver", "blood_pool", "parotid", "spleen"):
+        r = regions.get(name)
+        st = r.statistics
+        out[name] = {"found": r.found, "mean": st.mean if st else None, "sd": st.sd if st else None,
+                     "max": st.max if st else None, "volume_ml": st.volume_ml if st else None,
+                     "method": r.method, "reason": r.reason,
+                     "centre_mm": list(r.centre_mm) if r.centre_mm else None}
+    return out
+
+
+def _scores(lesions: list[LesionMetrics], refs: dict[str, dict], tracer: str,
+            prov: Provenance) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    family = TRACERS[tracer][1]
+    if family.startswith("psma"):
+        ru = ReferenceUptake(blood_pool_suv_mean=refs["blood_pool"]["mean"],
+                             liver_suv_mean=refs["liver"]["mean"],
+                             parotid_suv_mean=refs["parotid"]["mean"],
+                             spleen_suv_mean=refs["spleen"]["mean"])
+        per: dict[str, Any] = {}
+        try:
+            for les in lesions:
+                per[str(les.lesion_id)] = mipsma_score(
+                    les.suv_max, ru, tracer=tracer).model_dump(mode="json")
+            out["mipsma"] = per
+        except InvalidInputError as exc:
+            out["mipsma"] = {"refused": exc.message}
+            prov.warn(f"miPSMA not scored: {exc.message}")
+    sites = [les.site for les in lesions]
+    staging_in, skipped = staging_input_from_sites(sites)
+    if skipped:
+        prov.warn(f"{len(skipped)} lesion(s) without an anatomical site are not staged")
+    if family.startswith("psma"):
+        try:
+            out["promise_mitnm"] = promise_mitnm(staging_in).model_dump(mode="json")
+        except InvalidInputError as exc:
+            out["promise_mitnm"] = {"refused": exc.message}
+        out["staging_input"] = staging_in.model_dump(mode="json")
+        out["staging_skipped_sites"] = skipped
+    return out
+
+
+def psma_lesions_for_eligibility(lesions: list[LesionMetrics]) -> list[Any]:
+    """Metastatic lesions as :class:`planning.eligibility.PsmaLesion` (local/unassigned left out)."""
+    from theranostix.planning.eligibility import PsmaLesion
+    out = []
+    for les in lesions:
+        k = site_kind(les.site)
+        if k in ("prostate", UNASSIGNED):
+            continue
+        kind = "lymph_node" if k == "node" else "bone" if k == "bone" else "visceral"
+        measurable = (les.short_axis_mm >= RECIST_NODE_SHORT_AXIS_MM if kind == "lymph_node"
+                      else les.long_axis_axial_mm >= RECIST_MEASURABLE_MM if kind == "visceral"
+                      else False)
+        out.append(PsmaLesion(lesion_id=f"lesion {les.lesion_id} ({les.site})", kind=kind,
+                              suv_max=les.suv_max, short_axis_mm=les.short_axis_mm,
+                              soft_tissue_component_short_axis_mm=None, measurable=measurable))
+    return out
+
+
+def _eligibility(lesions: list[LesionMetrics], refs: dict[str, dict], tracer: str,
+                 prov: Provenance) -> dict[str, Any]:
+    if not TRACERS[tracer][1].startswith("psma"):
+        return {"note": f"VISION/TheraP apply to PSMA PET only (tracer {tracer})"}
+    from theranostix.planning.eligibility import therap_eligibility, vision_eligibility
+    mets = psma_lesions_for_eligibility(lesions)
+    out: dict[str, Any] = {"short_axis_source": "PET segmentation (not CT): approximate"}
+    if refs["liver"]["mean"] is None:
+        out["vision"] = {"refused": "liver reference region not found"}
+    else:
+        try:
+            out["vision"] = vision_eligibility(mets, refs["liver"]["mean"]).model_dump(mode="json")
+        except InvalidInputError as exc:
+            out["vision"] = {"refused": exc.message}
+    if not mets:
+        out["therap"] = {"refused": "no metastatic lesion detected"}
+    else:
+        try:
+            out["therap"] = therap_eligibility(mets).model_dump(mode="json")
+        except InvalidInputError as exc:
+            out["therap"] = {"refused": exc.message}
+    for k in ("vision", "therap"):
+        if "refused" in out[k]:
+            prov.warn(f"{k} eligibility not decided: {out[k]['refused']}")
+    return out
+
+
+def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.ndarray | None,
+                site_rule: Any, prov: Provenance, organ_like: bool) -> Any:
+    """Drop (with a warning each) organ-like components (estimate mode) and single voxels inside
+    the focal-rule organs (a real lesion seen through a 5-mm PSF covers more than one 4-mm voxel;
+    a lone voxel there is noise or spill-over from a neighbouring hot organ)."""
+    from theranostix.pet.metrics import lesion_table
+
+    drop = []
+    for les in seg.table.lesions:
+        if (organ_like and liver_mean is not None and les.method == "threshold"
+                and les.volume_ml > ORGAN_LIKE_MIN_ML
+                and les.suv_max < ORGAN_LIKE_MAX_X_LIVER * liver_mean):
+            prov.warn(f"removed as un-masked physiological uptake (organ-like: {les.volume_ml:.0f} "
+                      f"mL, SUVmax {les.suv_max:.1f} < {ORGAN_LIKE_MAX_X_LIVER:g} x liver) at "
+                      f"{tuple(round(v) for v in les.centroid_lps_mm)} mm; supply organ masks")
+            drop.append(les)
+        elif focal_zone is not None and les.n_voxels < FOCAL_ORGAN_MIN_VOXELS:
+            m = seg.labels.array == les.lesion_id
+            if focal_zone[m].mean() >= 0.5:
+                drop.append(les)
+    if not drop:
+        return seg
+    prov.parameters["n_removed_by_postfilter"] = len(drop)
+    keep = [les for les in seg.table.lesions if les not in drop]
+    old = seg.labels.array
+    lut = np.zeros(int(old.max()) + 1, np.int32)
+    for new_id, les in enumerate(keep, start=1):
+        lut[les.lesion_id] = new_id
+    lab = lut[old]
+    methods = {lut[les.lesion_id]: les.method for les in keep}
+    scores = {lut[les.lesion_id]: les.detection_score for les in keep if les.detection_score is not None}
+    table = lesion_table(suv, lab, site_rule=site_rule, methods=methods, detection_scores=scores,
+                         provenance=seg.table.provenance)
+    return seg.model_copy(update={"table": table, "labels": seg.labels.with_array(lab)})
+
+
+# ----------------------------------------------------------------------------- main entry
+def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
+                  organ_masks: list[Image] | dict[str, np.ndarray] | None = None,
+                  profile: str | None = None) -> AnalysisResult:
+    """Analyse one PET(/CT) study (see the module docstring and ``docs/pet-analysis.md``).
+
+    Parameters
+    ----------
+    pet
+        :class:`theranostix.io.dicom.pet.PetVolume` (``.image`` in SUV units).
+    ct
+        CT (HU) of the same acquisition, or ``None`` (recorded fallback: no bone mask, no CT
+        reference regions, no organ estimate).
+    tracer
+        ``"auto"`` (from the DICOM Radiopharmaceutical name) or a key of :data:`TRACERS`.
+    organ_masks
+        User masks: label Images (e.g. :func:`theranostix.io.masks.read_organ_masks`; checked
+        against the CT grid) or boolean arrays on the PET grid keyed by organ name.
+    profile
+        Detection profile name (default: the tracer's, :data:`TRACERS`).
+
+    Raises
+    ------
+    InvalidInputError
+        Non-SUV PET, unknown tracer, CT on another frame of reference, organ masks of the wrong
+        grid.
+    """
+    t0 = time.perf_counter()
+    suv: Image = pet.image
+    prov = Provenance(inputs={"pet_series_uid": getattr(pet, "series_uid", ""),
+                              "study_uid": getattr(pet, "study_uid", "")})
+    prov = prov.merged(pet.provenance) if getattr(pet, "provenance", None) else prov
+    adm = getattr(pet, "administration", None)
+    key = resolve_tracer(tracer, adm.agent if adm else None, prov)
+    family = TRACERS[key][1]
+
+    anat = PetCtAnatomy.build(suv, ct)
+    prov = prov.merged(anat.provenance)
+    if ct is None:
+        prov.warn("PET without CT: no bone mask (bone lesions not identified as such), no body "
+                  "mask, no CT reference regions; the qPSMA bone rule is not applied")
+    masks, mask_source = _organ_masks(suv, ct, anat, key, organ_masks, prov)
+    prov.parameters["organ_masks"] = sorted(masks)
+    regions = find_reference_regions(suv, organ_masks=masks or None, anatomy=anat)
+    for w in regions.provenance.warnings:
+        prov.warn(w)
+    refs = _ref_dict(regions)
+    excl = exclusion_mask(suv, masks, key, prov)
+
+    liver_stats = None
+    if regions.liver.found and regions.liver.mask is not None:
+        liver_stats = lesion_region_statistics(suv, regions.liver.mask)
+    pname = profile or TRACERS[key][2]
+    prof: DetectionProfile = load_profile(pname)
+    if liver_stats is None and (prof.threshold.needs_liver or (
+            prof.bone_threshold is not None and prof.bone_threshold.needs_liver)):
+        fb = NO_LIVER_FALLBACK_PROFILE[family]
+        if fb == pname:
+            raise InvalidInputError(f"profile {pname!r} needs a liver reference, none was found",
+                                    where="liver reference region",
+                                    fix="supply a CT or organ masks with the liver")
+        prov.warn(f"profile {pname!r} needs the liver reference, which was not found: "
+                  f"profile {fb!r} used instead")
+        pname, prof = fb, load_profile(fb)
+    prov.parameters["detection_profile"] = pname
+    site_rule = make_site_rule(suv, masks, anat, prov) if (masks or anat.body is not None) else None
+    seg = segment_lesions(suv, prof, exclude_mask=excl, bone_mask=anat.bone, body_mask=anat.body,
+                          liver_stats=liver_stats, site_rule=site_rule)
+    for w in seg.provenance.warnings:
+        prov.warn(w)
+    seg = _postfilter(seg, suv, liver_stats.mean if liver_stats is not None else None,
+                      _focal_zone(masks, key), site_rule, prov,
+                      organ_like=mask_source == "ct_pet_estimate")
+    prov.parameters["thresholds_suv"] = seg.thresholds_suv
+    prov.parameters["n_detections_small_lesion_detector"] = len(seg.detections)
+    lesions = seg.table.lesions
+    scores = _scores(lesions, refs, key, prov)
+    elig = _eligibility(lesions, refs, key, prov)
+    uptake = None
+    if adm is not None and getattr(pet, "reference_time", None) is not None:
+        uptake = (pet.reference_time - adm.datetime).total_seconds() / 60.0
+    pat = getattr(pet, "patient", None)
+    patient = {"sex": getattr(pat, "sex", None), "weight_kg": getattr(pat, "weight_kg", None),
+               "height_m": getattr(pat, "height_m", None)}
+    prov.parameters.update({"tracer": key, "tracer_family": family, "organ_mask_source": mask_source,
+                            "analysis_seconds": round(time.perf_counter() - t0, 2)})
+    return AnalysisResult(
+        tracer=key, suv_kind=getattr(pet, "suv_kind", "bw"),
+        reference_time=getattr(pet, "reference_time", None), uptake_time_min=uptake,
+        patient=patient, reference_regions=refs, lesions=seg.table, burden=seg.table.burden,
+        scores=scores, eligibility=elig, provenance=prov, labels=seg.labels, suv=suv, ct=ct)
+
+
+# ----------------------------------------------------------------------------- files
+def _seg_lesions(result: AnalysisResult) -> list[dict]:
+    return [{"lesion_id": les.lesion_id, "kind": site_kind(les.site),
+             "label": f"lesion {les.lesion_id} {les.site}", "suv_max": les.suv_max,
+             "suv_mean": les.suv_mean, "suv_peak": les.suv_peak_global, "volume_ml": les.volume_ml}
+            for les in result.lesions.lesions]
+
+
+def write_analysis(result: AnalysisResult, out_dir: Path, *,
+                   source_pet_dir: Path | None = None) -> dict[str, Path]:
+    """Write lesions.json, lesions.nii.gz (+ sidecar), suv.nii.gz, seg.dcm + sr.dcm (with the
+    source PET and at least one lesion) and mip.png to ``out_dir`` (every file atomically)."""
+    from theranostix.io.atomic import write_json_atomic
+    from theranostix.io.nifti import write_nifti
+    from theranostix.report.figures import mip_figure, save_figure
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError("output path exists and is not a folder", where=out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    doc = result.model_dump(mode="json")
+    if result.labels is not None:  # lesions.json is the sidecar of lesions.nii.gz (io.nifti rule)
+        paths["labels"] = write_nifti(result.labels, out_dir / "lesions.nii.gz", sidecar=doc)
+        paths["lesions_json"] = out_dir / "lesions.json"
+    else:
+        paths["lesions_json"] = write_json_atomic(out_dir / "lesions.json", doc)
+    if result.suv is not None:
+        paths["suv"] = write_nifti(result.suv, out_dir / "suv.nii.gz",
+                                   sidecar={"kind": "SUV image analysed", "units": result.suv.units})
+    if source_pet_dir is not None and result.labels is not None and result.lesions.lesions:
+        from theranostix.io.dicom.seg_sr import source_pet_datasets, write_seg, write_sr
+        sources = source_pet_datasets(source_pet_dir)
+        les = _seg_lesions(result)
+        seg = write_seg(result.labels, les, sources, out_dir / "seg.dcm")
+        write_sr(seg, les, sources, out_dir / "sr.dcm")
+        paths["seg"], paths["sr"] = out_dir / "seg.dcm", out_dir / "sr.dcm"
+    if result.suv is not None:
+        fig = mip_figure(result.suv, result.labels,
+                         title=f"{result.tracer}: {len(result.lesions.lesions)} lesion(s)")
+        paths["mip"] = save_figure(fig, out_dir / "mip.png")
+    return paths
+
+
+def read_analysis(out_dir: Path) -> AnalysisResult:
+    """Read a folder written by :func:`write_analysis` back (labels and SUV when present)."""
+    import json
+
+    from theranostix.io.nifti import read_nifti
+
+    out_dir = Path(out_dir)
+    p = out_dir / "lesions.json"
+    if not p.is_file():
+        raise InvalidInputError("no lesions.json in the analysis folder", where=out_dir,
+                                fix="run `theranostix analyze ... --out DIR` first")
+    try:
+        result = AnalysisResult.model_validate(json.loads(p.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"lesions.json is not an analysis result: {exc}"[:300], where=p) from None
+    if (out_dir / "lesions.nii.gz").is_file():
+        result.labels, _ = read_nifti(out_dir / "lesions.nii.gz")
+    if (out_dir / "suv.nii.gz").is_file():
+        result.suv, _ = read_nifti(out_dir / "suv.nii.gz")
+    return result
+
+
+__all__ = ["AnalysisResult", "TRACERS", "STATION_OFFSETS_MM", "analyze_study", "exclusion_mask",
+           "focal_organ_exclusion", "WHOLE_EXCLUSION_PREFIXES", "make_site_rule", "read_analysis", "resolve_tracer",
+           "site_kind", "station_centres", "write_analysis"]

@@ -1,0 +1,107 @@
+"""Pipeline rules on synthetic inputs: tracer decision, focal organ rule, stations, refusals."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from theranostix.core.errors import InvalidInputError
+from theranostix.core.image import Image
+from theranostix.core.provenance import Provenance
+from theranostix.pet.pipeline import (
+    STATION_OFFSETS_MM,
+    analyze_study,
+    focal_organ_exclusion,
+    resolve_tracer,
+    site_kind,
+    station_centres,
+)
+from theranostix.pet.reference_regions import PetCtAnatomy
+
+
+@pytest.mark.parametrize("agent,key", [
+    ("[68Ga]Ga-PSMA-11", "psma-ga68"), ("Ga68 PSMA-HBED-CC", "psma-ga68"),
+    ("[18F]PSMA-1007", "psma-1007"), ("18F-DCFPyL", "psma-dcfpyl"), ("Piflufolastat F 18", "psma-dcfpyl"),
+    ("Fluorodeoxyglucose", "fdg"), ("[68Ga]Ga-DOTA-TATE", "dotatate-ga68"),
+])
+def test_tracer_auto_from_radiopharmaceutical(agent, key):
+    prov = Provenance()
+    assert resolve_tracer("auto", agent, prov) == key
+    assert agent in prov.parameters["tracer_decision"]
+
+
+def test_tracer_refusals():
+    with pytest.raises(InvalidInputError):
+        resolve_tracer("auto", None, Provenance())
+    with pytest.raises(InvalidInputError):
+        resolve_tracer("auto", "Water O-15", Provenance())
+    with pytest.raises(InvalidInputError):
+        resolve_tracer("choline", None, Provenance())
+    assert resolve_tracer("fdg", None, Provenance()) == "fdg"
+
+
+def test_focal_rule_keeps_a_liver_lesion_and_excludes_normal_liver():
+    rng = np.random.default_rng(0)
+    suv = 6.0 + 0.5 * rng.standard_normal((40, 40, 40)).astype(np.float32)
+    organ = np.zeros(suv.shape, bool)
+    organ[5:35, 5:35, 5:35] = True
+    suv[18:22, 18:22, 18:22] = 15.0  # a 4x4x4-voxel metastasis
+    excl, info = focal_organ_exclusion(suv, organ, k=4.0)
+    assert not excl[19:21, 19:21, 19:21].any()  # the lesion core stays
+    assert excl[organ].mean() > 0.95  # the normal liver is excluded
+    assert excl[4, 20, 20]  # one-voxel margin around the organ
+    # analytic threshold: smoothed median + 4 robust SD; noise SD 0.5 smoothed by sigma 1 voxel
+    assert 6.0 < info["threshold_suv"] < 6.0 + 4 * 0.5
+
+
+def test_station_centres_follow_the_bladder():
+    img = Image(np.zeros((60, 50, 50), np.float32), spacing=(4.0, 4.0, 4.0), origin=(-100.0, -100.0, -900.0),
+                units="SUVbw")
+    bladder = np.zeros(img.shape, bool)
+    bladder[10:14, 20:24, 23:27] = True  # centre index (i, j, k) = (24.5, 21.5, 11.5)
+    prov = Provenance()
+    anat = PetCtAnatomy.build(img, None)
+    c = station_centres(img, {"urinary_bladder": bladder}, anat, prov)
+    centre = img.index_to_world((24.5, 21.5, 11.5))
+    off = STATION_OFFSETS_MM["obturator_left"][1]
+    assert np.allclose(c["obturator_left"], centre + np.asarray(off))
+    assert "mediastinal" not in c and any("landmarks not found" in w for w in prov.warnings)
+
+
+def test_site_kind():
+    assert site_kind("obturator_left") == "node"
+    assert site_kind("bone") == "bone" and site_kind("liver") == "liver"
+    assert site_kind("unassigned") == "unassigned" and site_kind("adrenal_gland_left") == "organ"
+
+
+def _pet(shape=(30, 30, 30)):
+    arr = np.full(shape, 1.0, np.float32)
+    arr[14:17, 14:17, 14:17] = 12.0
+    img = Image(arr, spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0), units="SUVbw")
+    return SimpleNamespace(image=img, administration=None, provenance=None, patient=None,
+                           reference_time=None, suv_kind="bw")
+
+
+def test_wrong_size_organ_arrays_are_refused():
+    with pytest.raises(InvalidInputError, match="shape"):
+        analyze_study(_pet(), None, tracer="psma-ga68", organ_masks={"liver": np.zeros((5, 5, 5), bool)})
+
+
+def test_pet_only_runs_with_recorded_fallbacks():
+    r = analyze_study(_pet(), None, tracer="psma-ga68")
+    assert len(r.lesions.lesions) == 1 and r.lesions.lesions[0].suv_max == pytest.approx(12.0)
+    assert any("without CT" in w for w in r.provenance.warnings)
+    assert r.scores["mipsma"].get("refused")  # no reference regions without CT/masks
+    assert r.eligibility["vision"].get("refused")
+
+
+def test_ct_on_another_frame_is_refused():
+    pet = _pet()
+    pet.image = Image(pet.image.array, spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0), units="SUVbw",
+                      frame_of_reference_uid="1.2.3")
+    ct = Image(np.full((30, 30, 30), -50.0, np.float32), spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0),
+               units="HU", frame_of_reference_uid="1.2.4")
+    with pytest.raises(InvalidInputError, match="frame of reference"):
+        analyze_study(pet, ct, tracer="psma-ga68")
