@@ -45,6 +45,7 @@ class DemoState:
     ct: Any = None
     truth: dict[str, Any] = field(default_factory=dict)
     lesion_labels_pet: Any = None
+    analysis: Any = None
     organ_labels_pet: Any = None
     results: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
@@ -228,6 +229,99 @@ def step_dosimetry(st: DemoState) -> None:
     st.files += [("dose map (NIfTI)", st.rel(out / "dose.nii.gz")), ("dose map (DICOM RTDOSE)", st.rel(out / "rtdose.dcm"))]
 
 
+def _organ_masks_on(st: DemoState, grid: Any) -> dict:
+    """The twin's organ labels as named masks on ``grid`` (as a user's imported masks would be)."""
+    from theranostix.io.masks import read_organ_masks
+    from theranostix.workflows.dosimetry_study import structure_masks
+
+    return structure_masks(read_organ_masks(st.twin.organ_labels), grid)
+
+
+def step_analyze(st: DemoState) -> None:
+    """PET analysis: lesions, metrics, PROMISE staging, miPSMA, VISION/TheraP, DICOM SEG/SR."""
+    from theranostix.pet.evaluation import TrueLesion, evaluate_detection
+    from theranostix.pet.pipeline import analyze_study, write_analysis
+    from theranostix.report.figures import mip_figure, save_figure
+
+    res = analyze_study(st.pet, st.ct, tracer="auto", organ_masks=_organ_masks_on(st, st.pet.image))
+    st.analysis = res
+    files = write_analysis(res, st.outputs_dir / "analysis", source_pet_dir=st.twin.series_path("pet"))
+    names = {les.lesion_id: str(les.lesion_id) for les in res.lesions.lesions}
+    fig = save_figure(mip_figure(res.suv, res.labels, lesion_names=names,
+                                 title="coronal MIP, detected lesions outlined and numbered"),
+                      st.report_dir / "mip_detected.png")
+    truth = [TrueLesion(lesion_id=les["lesion_id"], centre_lps_mm=tuple(les["centre_mm"]),
+                        diameter_mm=les["diameter_mm"], label=les["lesion_id"]) for les in st.truth.get("lesions", [])]
+    ev = None
+    try:
+        ev = evaluate_detection(res.labels, truth, res.suv, truth_labels=st.lesion_labels_pet)
+    except Exception as exc:  # evaluation is a report extra; never hide why it is missing
+        st.results["analysis_evaluation_error"] = repr(exc)
+    rows = [[les.lesion_id, les.site, round(les.suv_max, 2), round(les.suv_peak_global, 2) if les.suv_peak_global else "–",
+             round(les.suv_mean, 2), round(les.volume_ml, 2),
+             round(les.longest_diameter_mm, 1) if getattr(les, "longest_diameter_mm", None) else "–",
+             round(les.short_axis_mm, 1) if getattr(les, "short_axis_mm", None) else "–"]
+            for les in res.lesions.lesions]
+    b = res.burden
+    refs = [[k, "yes" if v.get("found") else "no", v.get("mean"), v.get("sd"), v.get("method") or "–",
+             v.get("reason") or "–"] for k, v in res.reference_regions.items()]
+    stage = res.scores.get("promise_mitnm", {})
+    elig = [[k, v.get("decision", "–") if isinstance(v, dict) else "–",
+             "; ".join(r.get("text", "") for r in (v.get("reasons") or [])[:3]) if isinstance(v, dict) else ""]
+            for k, v in res.eligibility.items()]
+    text = (f"{len(res.lesions.lesions)} lesions found (tracer {res.tracer}; organ masks imported as a user would, "
+            f"here the twin's organ labels). PSMA-TV {getattr(b, 'total_volume_ml', float('nan')):.1f} mL. "
+            f"PROMISE V2: {stage.get('category', stage.get('refused', '–'))}.")
+    if ev is not None:
+        text += (f" Against the twin's truth: {ev.n_detected}/{ev.n_true} true lesions found, "
+                 f"{len(ev.false_positive_ids)} false positive(s).")
+    st.results["analysis"] = res
+    st.results["analysis_evaluation"] = ev
+    st.sections.append({
+        "title": "5. PET analysis (theranostix analyze)", "text": text,
+        "figures": [{"path": st.rel(fig), "caption": "Coronal MIP, detected lesions outlined and numbered"}],
+        "tables": [{"caption": "Lesions", "columns": ["#", "site", "SUVmax", "SUVpeak", "SUVmean", "volume mL",
+                                                      "longest mm", "short axis mm"], "rows": rows},
+                   {"caption": "Reference regions", "columns": ["region", "found", "mean SUV", "SD", "method", "reason"],
+                    "rows": refs},
+                   {"caption": "Eligibility", "columns": ["rule set", "decision", "reasons (first three)"], "rows": elig}],
+        "notes": [f"warning: {w}" for w in res.provenance.warnings]})
+    st.files += [(f"analysis: {k}", st.rel(v)) for k, v in files.items()]
+
+
+def step_followup(st: DemoState) -> None:
+    """Follow-up PET/CT after the cycle: analysis, registration, tracking, RECIP/PERCIST, timeline."""
+    from theranostix.io.dicom import load_ct, load_pet
+    from theranostix.pet.pipeline import analyze_study
+    from theranostix.report.figures import save_figure
+    from theranostix.response.pipeline import assess_response
+    from theranostix.response.timeline import build_timeline, timeline_figure
+
+    fu_pet = load_pet(st.twin.series_path("pet", "followup"))
+    fu_ct = load_ct(st.twin.series_path("ct", "followup"))
+    fu = analyze_study(fu_pet, fu_ct, tracer="auto", organ_masks=_organ_masks_on(st, fu_pet.image))
+    ass = assess_response(st.analysis, [fu], criteria=("recip", "percist"), on_registration_failure="flag")
+    fa = ass.followups[0]
+    dos = st.results.get("dosimetry")
+    tl = build_timeline(st.analysis, followups=[fu], dosimetry=[dos] if dos is not None else [], assessment=ass)
+    fig = save_figure(timeline_figure(tl), st.report_dir / "timeline.png")
+    crit_rows = [[name, c.category, "; ".join(r.text for r in c.reasons[:3])] for name, c in fa.criteria.items()]
+    true_fu = st.truth.get("followup", {}).get("response", {})
+    st.results["response"] = ass
+    st.results["timeline"] = tl
+    st.sections.append({
+        "title": "6. Follow-up (theranostix respond)",
+        "text": (f"Follow-up PET/CT registered to baseline on CT; {len(fu.lesions.lesions)} lesions; "
+                 f"{fa.n_new_lesions} new. True simulated response of the twin: "
+                 f"{true_fu.get('response_class', '–')}, true tumour volume change "
+                 f"{true_fu.get('total_volume_change_pct', float('nan')):+.0f} %, "
+                 f"{len(true_fu.get('new_lesions', []))} true new lesion(s)."),
+        "figures": [{"path": st.rel(fig), "caption": "Patient timeline"}],
+        "tables": [{"caption": "Response criteria", "columns": ["criterion", "category", "reasons (first three)"],
+                    "rows": crit_rows}],
+        "notes": [f"warning: {f}" for f in fa.flags]})
+
+
 #: SPECT resolution (FWHM, mm) of the twin's scanner model, used for GTM partial-volume correction.
 DEMO_SPECT_FWHM_MM = 12.0
 
@@ -238,6 +332,8 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("inspecting the series", step_inspect),
     ("computing SUV", step_suv),
     ("post-therapy dosimetry", step_dosimetry),
+    ("analysing the PET", step_analyze),
+    ("follow-up response", step_followup),
 ]
 
 

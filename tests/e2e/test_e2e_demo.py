@@ -21,5 +21,18 @@ def test_demo_writes_report_and_recovers_truth(tmp_path, cli):
     for name in ("liver", "muscle", "lung_left", "heart"):
         assert abs(organs[name]["error_pct"]) < 5.0, (name, organs[name])
     html = (report / "index.html").read_text()
-    assert "Quantitative PET" in html and "mip_truth.png" in html
+    for section in ("Quantitative PET", "Post-therapy dosimetry", "PET analysis", "Follow-up"):
+        assert section in html, section
+    for png in ("mip_truth.png", "tac.png", "dvh.png", "mip_detected.png", "timeline.png"):
+        assert (report / png).stat().st_size > 5_000, png
+    # dosimetry with GTM partial-volume correction recovers the large organs' TIA within 10 %
+    dos = {r["region"]: r for r in results["dosimetry"]["regions"]}
+    truth = json.loads((tmp_path / "demo" / "twin" / "truth" / "truth.json").read_text())
+    kin = truth["therapy"]["kinetics"]["regions"]
+    true_kidneys = sum(kin[n]["tia_mbq_h"] for n in kin if n.startswith("kidney_"))
+    assert abs(dos["kidneys"]["tia_mbq_h"] / true_kidneys - 1) < 0.10
+    assert abs(dos["liver"]["tia_mbq_h"] / kin["liver"]["tia_mbq_h"] - 1) < 0.10
+    # the analysis finds lesions and the follow-up is scored
+    assert results["analysis"]["lesions"]["lesions"]
+    assert results["response"]["followups"][0]["criteria"]["recip"]["category"]
     assert res["report"].endswith("index.html")

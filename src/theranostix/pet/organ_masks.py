@@ -65,6 +65,10 @@ ORGAN_ALIASES: dict[str, str] = {
     "lung_upper_lobe_right": "lung_right", "lung_middle_lobe_right": "lung_right",
     "lung_lower_lobe_right": "lung_right", "glnd_thyroid": "thyroid_gland", "thyroid": "thyroid_gland",
     "adrenal_l": "adrenal_gland_left", "adrenal_r": "adrenal_gland_right", "gallbladder": "gallbladder",
+    # kidney sub-structures (e.g. the digital twins' cortex/medulla labels) merge into the kidney
+    "kidney_left_cortex": "kidney_left", "kidney_left_medulla": "kidney_left",
+    "kidney_right_cortex": "kidney_right", "kidney_right_medulla": "kidney_right",
+    "adrenal_left": "adrenal_gland_left", "adrenal_right": "adrenal_gland_right",
 }
 _BONE_RE = re.compile(
     r"^(vertebra[el]?_.*|rib_(left|right)_\d+|sacrum|hip_(left|right)|femur_(left|right)|"

@@ -45,6 +45,7 @@ from theranostix.pet.lesions import (
 )
 from theranostix.pet.metrics import region_statistics as lesion_region_statistics
 from theranostix.pet.organ_masks import (
+    canonical_organ_name,
     CtPetOrganEstimate,
     UserOrganMasks,
     physiological_organs,
@@ -227,7 +228,8 @@ def _organ_masks(pet: Image, ct: Image | None, anat: PetCtAnatomy, tracer: str,
                     f"organ mask {name!r} has shape {arr.shape}, the PET grid is {pet.shape}",
                     where=f"organ_masks[{name!r}]",
                     fix="give masks on the PET grid, or label Images with their geometry")
-            out[name] = arr.astype(bool)
+            key = canonical_organ_name(name) or name  # e.g. kidney cortex + medulla -> kidney
+            out[key] = (out[key] | arr.astype(bool)) if key in out else arr.astype(bool)
         prov.parameters["organ_mask_source"] = "user (arrays on the PET grid)"
         return out, "user"
     if organ_masks is not None:
