@@ -322,6 +322,51 @@ def step_followup(st: DemoState) -> None:
         "notes": [f"warning: {f}" for f in fa.flags]})
 
 
+def step_plan(st: DemoState) -> None:
+    """Therapy planning from the diagnostic PET: predicted doses, eligibility, activity per cycle."""
+    from theranostix.planning.prediction import predict_therapy_doses
+    from theranostix.planning.prescription import prescribe
+    from theranostix.planning.uptake import compute_diagnostic_uptake
+
+    pet = st.pet
+    masks = _organ_masks_on(st, pet.image)
+    hours = (pet.reference_time - pet.administration.datetime).total_seconds() / 3600.0
+    labels = st.analysis.labels.array if st.analysis is not None and st.analysis.labels is not None else None
+    uptake = compute_diagnostic_uptake(pet.image, pet.administration, masks, lesion_labels=labels, ct=None,
+                                       scan_time_h=hours, patient_weight_kg=pet.patient.weight_kg,
+                                       sex="female" if pet.patient.sex == "F" else "male")
+    pred = predict_therapy_doses(uptake, therapy="lu177-psma617", n_samples=2000, seed=st.seed)
+    plan = prescribe(pred, n_cycles=6)
+    dos = st.results.get("dosimetry")
+    measured = {r.region: r.dose_gy_per_gbq for r in dos.regions} if dos is not None else {}
+    rows = []
+    for r in pred.organs_at_risk:
+        d = r.dose_gy_per_gbq
+        rows.append([r.region, round(r.mass_g, 1), round(d.median, 3), f"{d.p05:.3f}–{d.p95:.3f}",
+                     round(measured[r.region], 3) if r.region in measured else "–"])
+    org_rows = [[o.organ, o.quantity, o.limit_gy, round(o.dose_gy_per_gbq, 3), round(o.max_activity_per_cycle_gbq, 2),
+                 f"{100 * o.fraction_of_limit_standard:.0f} %"] for o in plan.organs]
+    st.results["plan"] = {"prediction": pred, "prescription": plan}
+    elig = st.analysis.eligibility if st.analysis is not None else {}
+    vis = elig.get("vision", {}) if isinstance(elig, dict) else {}
+    st.sections.append({
+        "title": "7. Therapy plan from the diagnostic PET (theranostix plan)",
+        "text": (f"[177Lu]Lu-PSMA-617 predicted from the [68Ga]Ga-PSMA-11 uptake (population therapy/diagnostic "
+                 f"ratios and kinetics with their spread, 2000 Monte-Carlo samples). Plan: "
+                 f"{plan.plan.activity_per_cycle_gbq:.1f} GBq x {plan.plan.cycles} cycles "
+                 f"({plan.plan.total_activity_gbq:.1f} GBq), binding limit: {plan.binding_limit}. Standard schedule "
+                 f"{plan.standard.activity_per_cycle_gbq:g} GBq x {plan.standard.cycles}: "
+                 f"{'within' if plan.standard_within_limits else 'NOT within'} the organ limits. "
+                 f"VISION eligibility: {vis.get('decision', '–') if isinstance(vis, dict) else '–'}."),
+        "tables": [{"caption": "Predicted absorbed dose per GBq (organs at risk) vs this cycle's measured dosimetry",
+                    "columns": ["organ", "mass g", "predicted Gy/GBq (median)", "5–95 %", "measured Gy/GBq (cycle 1)"],
+                    "rows": rows},
+                   {"caption": "Prescription under cumulative organ-at-risk limits (6 cycles)",
+                    "columns": ["organ", "limit on", "limit Gy", "Gy/GBq", "max GBq per cycle", "standard schedule uses"],
+                    "rows": org_rows}],
+        "notes": [f"warning: {w}" for w in pred.provenance.warnings + plan.provenance.warnings]})
+
+
 #: SPECT resolution (FWHM, mm) of the twin's scanner model, used for GTM partial-volume correction.
 DEMO_SPECT_FWHM_MM = 12.0
 
@@ -334,6 +379,7 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("post-therapy dosimetry", step_dosimetry),
     ("analysing the PET", step_analyze),
     ("follow-up response", step_followup),
+    ("planning the next cycles", step_plan),
 ]
 
 

@@ -21,7 +21,7 @@ def test_demo_writes_report_and_recovers_truth(tmp_path, cli):
     for name in ("liver", "muscle", "lung_left", "heart"):
         assert abs(organs[name]["error_pct"]) < 5.0, (name, organs[name])
     html = (report / "index.html").read_text()
-    for section in ("Quantitative PET", "Post-therapy dosimetry", "PET analysis", "Follow-up"):
+    for section in ("Quantitative PET", "Post-therapy dosimetry", "PET analysis", "Follow-up", "Therapy plan"):
         assert section in html, section
     for png in ("mip_truth.png", "tac.png", "dvh.png", "mip_detected.png", "timeline.png"):
         assert (report / png).stat().st_size > 5_000, png
