@@ -240,7 +240,8 @@ def _organ_masks_on(st: DemoState, grid: Any) -> dict:
 def step_analyze(st: DemoState) -> None:
     """PET analysis: lesions, metrics, PROMISE staging, miPSMA, VISION/TheraP, DICOM SEG/SR."""
     from theranostix.pet.evaluation import TrueLesion, evaluate_detection
-    from theranostix.pet.pipeline import analyze_study, write_analysis
+    from theranostix.io.analysis_folder import write_analysis
+    from theranostix.pet.pipeline import analyze_study
     from theranostix.report.figures import mip_figure, save_figure
 
     res = analyze_study(st.pet, st.ct, tracer="auto", organ_masks=_organ_masks_on(st, st.pet.image))

@@ -54,7 +54,7 @@ def test_node_sites_are_pelvic_stations(twin):
 def test_write_read_round_trip_and_dicom(twin, tmp_path):
     import highdicom as hd
 
-    from theranostix.pet.pipeline import read_analysis, write_analysis
+    from theranostix.io.analysis_folder import read_analysis, write_analysis
 
     r = twin.result
     paths = write_analysis(r, tmp_path / "out", source_pet_dir=twin.pet_dir)
@@ -63,6 +63,15 @@ def test_write_read_round_trip_and_dicom(twin, tmp_path):
     assert back.lesions == r.lesions and back.scores == json.loads(json.dumps(r.scores))
     assert np.array_equal(back.labels.array, r.labels.array)
     assert np.allclose(back.suv.array, r.suv.array)
+    # CT and the organ masks used come back, so `respond`/`plan` can run from the folder alone
+    if r.ct is not None:
+        assert "ct" in paths and np.allclose(back.ct.array, r.ct.array)
+    if r.organs is not None:
+        assert back.organ_names == r.organ_names
+        assert np.array_equal(back.organs.array, r.organs.array)
+        from theranostix.io.masks import read_organ_masks
+        masks = read_organ_masks(paths["organs"])
+        assert masks  # a valid --organs input
     seg = hd.seg.segread(paths["seg"])
     assert seg.number_of_segments == len(r.lesions.lesions)
     arr = seg.get_volume(combine_segments=True).array

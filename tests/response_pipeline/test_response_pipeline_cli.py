@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from theranostix.pet.pipeline import write_analysis
+from theranostix.io.analysis_folder import write_analysis
 
 
 def _folders(make, tmp_path, fu_tracer="psma-ga68"):

@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
         """Detect and measure lesions, stage (PROMISE miTNM) and check VISION/TheraP eligibility."""
         from theranostix.io.dicom import load_ct, load_pet
         from theranostix.io.masks import read_organ_masks
-        from theranostix.pet.pipeline import analyze_study, write_analysis
+        from theranostix.io.analysis_folder import write_analysis
+        from theranostix.pet.pipeline import analyze_study
 
         if not pet_dir.is_dir():
             raise InvalidInputError("PET folder not found", where=pet_dir)

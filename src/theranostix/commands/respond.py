@@ -31,7 +31,9 @@ def load_analysis(folder: Path, tracer: str = "auto") -> Any:
         raise InvalidInputError("not a folder", where=folder,
                                 fix="give an `analyze` output folder or a study folder with DICOM PET/CT")
     if (folder / "lesions.json").is_file():
-        return pp.read_analysis(folder)
+        from theranostix.io.analysis_folder import read_analysis
+
+        return read_analysis(folder)
     from theranostix.io.dicom import discover, load_ct, load_pet
 
     series, _ = discover(folder)

@@ -18,7 +18,8 @@
    station centre of a table placed relative to CT/PET landmarks: :data:`STATION_OFFSETS_MM`);
 8. whole-body burden, miPSMA per lesion, PROMISE miTNM, VISION and TheraP eligibility.
 
-:func:`write_analysis` / :func:`read_analysis` are the file edge (the analysis itself is pure).
+:func:`theranostix.io.analysis_folder.write_analysis` / ``read_analysis`` are the file edge (this
+module reads and writes no file).
 """
 
 from __future__ import annotations
@@ -176,6 +177,10 @@ class AnalysisResult(BaseModel):
     labels: Image | None = Field(default=None, exclude=True)
     suv: Image | None = Field(default=None, exclude=True)
     ct: Image | None = Field(default=None, exclude=True)
+    #: Organ masks used (user or CT+PET estimate) as one label image on the PET grid, with
+    #: ``organ_names`` {label: organ}; ``None`` when no organ mask was available.
+    organs: Image | None = Field(default=None, exclude=True)
+    organ_names: dict[int, str] = Field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- tracer decision
@@ -216,6 +221,22 @@ def resolve_tracer(tracer: str, agent: str | None, prov: Provenance) -> str:
 
 
 # ----------------------------------------------------------------------------- organ masks
+def organ_label_image(pet: Image, masks: dict[str, np.ndarray]) -> tuple[Image | None, dict[int, str]]:
+    """The organ masks as one label image on the PET grid (labels 1.. in sorted name order).
+
+    Where masks overlap, the later name in sorted order wins in this label image (the masks used
+    for exclusion stay separate boolean arrays).
+    """
+    if not masks:
+        return None, {}
+    arr = np.zeros(pet.shape, np.uint16)
+    names: dict[int, str] = {}
+    for lab, name in enumerate(sorted(masks), start=1):
+        arr[np.asarray(masks[name], bool)] = lab
+        names[lab] = name
+    return pet.with_array(arr, units="label"), names
+
+
 def _organ_masks(pet: Image, ct: Image | None, anat: PetCtAnatomy, tracer: str,
                  organ_masks: list[Image] | dict[str, np.ndarray] | None,
                  prov: Provenance) -> tuple[dict[str, np.ndarray], str]:
@@ -660,6 +681,7 @@ def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
     prov.parameters["thresholds_suv"] = seg.thresholds_suv
     prov.parameters["n_detections_small_lesion_detector"] = len(seg.detections)
     lesions = seg.table.lesions
+    organs, organ_names = organ_label_image(suv, masks)
     scores = _scores(lesions, refs, key, prov)
     elig = _eligibility(lesions, refs, key, prov)
     uptake = None
@@ -674,75 +696,10 @@ def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
         tracer=key, suv_kind=getattr(pet, "suv_kind", "bw"),
         reference_time=getattr(pet, "reference_time", None), uptake_time_min=uptake,
         patient=patient, reference_regions=refs, lesions=seg.table, burden=seg.table.burden,
-        scores=scores, eligibility=elig, provenance=prov, labels=seg.labels, suv=suv, ct=ct)
-
-
-# ----------------------------------------------------------------------------- files
-def _seg_lesions(result: AnalysisResult) -> list[dict]:
-    return [{"lesion_id": les.lesion_id, "kind": site_kind(les.site),
-             "label": f"lesion {les.lesion_id} {les.site}", "suv_max": les.suv_max,
-             "suv_mean": les.suv_mean, "suv_peak": les.suv_peak_global, "volume_ml": les.volume_ml}
-            for les in result.lesions.lesions]
-
-
-def write_analysis(result: AnalysisResult, out_dir: Path, *,
-                   source_pet_dir: Path | None = None) -> dict[str, Path]:
-    """Write lesions.json, lesions.nii.gz (+ sidecar), suv.nii.gz, seg.dcm + sr.dcm (with the
-    source PET and at least one lesion) and mip.png to ``out_dir`` (every file atomically)."""
-    from theranostix.io.atomic import write_json_atomic
-    from theranostix.io.nifti import write_nifti
-    from theranostix.report.figures import mip_figure, save_figure
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError("output path exists and is not a folder", where=out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    doc = result.model_dump(mode="json")
-    if result.labels is not None:  # lesions.json is the sidecar of lesions.nii.gz (io.nifti rule)
-        paths["labels"] = write_nifti(result.labels, out_dir / "lesions.nii.gz", sidecar=doc)
-        paths["lesions_json"] = out_dir / "lesions.json"
-    else:
-        paths["lesions_json"] = write_json_atomic(out_dir / "lesions.json", doc)
-    if result.suv is not None:
-        paths["suv"] = write_nifti(result.suv, out_dir / "suv.nii.gz",
-                                   sidecar={"kind": "SUV image analysed", "units": result.suv.units})
-    if source_pet_dir is not None and result.labels is not None and result.lesions.lesions:
-        from theranostix.io.dicom.seg_sr import source_pet_datasets, write_seg, write_sr
-        sources = source_pet_datasets(source_pet_dir)
-        les = _seg_lesions(result)
-        seg = write_seg(result.labels, les, sources, out_dir / "seg.dcm")
-        write_sr(seg, les, sources, out_dir / "sr.dcm")
-        paths["seg"], paths["sr"] = out_dir / "seg.dcm", out_dir / "sr.dcm"
-    if result.suv is not None:
-        fig = mip_figure(result.suv, result.labels,
-                         title=f"{result.tracer}: {len(result.lesions.lesions)} lesion(s)")
-        paths["mip"] = save_figure(fig, out_dir / "mip.png")
-    return paths
-
-
-def read_analysis(out_dir: Path) -> AnalysisResult:
-    """Read a folder written by :func:`write_analysis` back (labels and SUV when present)."""
-    import json
-
-    from theranostix.io.nifti import read_nifti
-
-    out_dir = Path(out_dir)
-    p = out_dir / "lesions.json"
-    if not p.is_file():
-        raise InvalidInputError("no lesions.json in the analysis folder", where=out_dir,
-                                fix="run `theranostix analyze ... --out DIR` first")
-    try:
-        result = AnalysisResult.model_validate(json.loads(p.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"lesions.json is not an analysis result: {exc}"[:300], where=p) from None
-    if (out_dir / "lesions.nii.gz").is_file():
-        result.labels, _ = read_nifti(out_dir / "lesions.nii.gz")
-    if (out_dir / "suv.nii.gz").is_file():
-        result.suv, _ = read_nifti(out_dir / "suv.nii.gz")
-    return result
+        scores=scores, eligibility=elig, provenance=prov, labels=seg.labels, suv=suv, ct=ct,
+        organs=organs, organ_names=organ_names)
 
 
 __all__ = ["AnalysisResult", "TRACERS", "STATION_OFFSETS_MM", "analyze_study", "exclusion_mask",
-           "focal_organ_exclusion", "WHOLE_EXCLUSION_PREFIXES", "make_site_rule", "read_analysis", "resolve_tracer",
-           "site_kind", "station_centres", "write_analysis"]
+           "focal_organ_exclusion", "organ_label_image", "WHOLE_EXCLUSION_PREFIXES", "make_site_rule", "resolve_tracer",
+           "site_kind", "station_centres"]
