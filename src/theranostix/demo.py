@@ -324,48 +324,81 @@ def step_followup(st: DemoState) -> None:
 
 
 def step_plan(st: DemoState) -> None:
-    """Therapy planning from the diagnostic PET: predicted doses, eligibility, activity per cycle."""
+    """Therapy plan from the PET analysis folder; re-planned with the cycle-1 dosimetry."""
+    from theranostix.io.analysis_folder import read_analysis
     from theranostix.planning.prediction import predict_therapy_doses
     from theranostix.planning.prescription import prescribe
-    from theranostix.planning.uptake import compute_diagnostic_uptake
+    from theranostix.planning.replanning import CycleDosimetry, RegionMeasurement, replan
+    from theranostix.planning.uptake import uptake_from_analysis
 
-    pet = st.pet
-    masks = _organ_masks_on(st, pet.image)
-    hours = (pet.reference_time - pet.administration.datetime).total_seconds() / 3600.0
-    labels = st.analysis.labels.array if st.analysis is not None and st.analysis.labels is not None else None
-    uptake = compute_diagnostic_uptake(pet.image, pet.administration, masks, lesion_labels=labels, ct=None,
-                                       scan_time_h=hours, patient_weight_kg=pet.patient.weight_kg,
-                                       sex="female" if pet.patient.sex == "F" else "male")
+    analysis = read_analysis(st.outputs_dir / "analysis")
+    uptake = uptake_from_analysis(analysis)  # organ masks + CT of the analysis, 6 mm PV handling
     pred = predict_therapy_doses(uptake, therapy="lu177-psma617", n_samples=2000, seed=st.seed)
     plan = prescribe(pred, n_cycles=6)
     dos = st.results.get("dosimetry")
-    measured = {r.region: r.dose_gy_per_gbq for r in dos.regions} if dos is not None else {}
+    names = {r.region for r in pred.regions}
+    meas = [] if dos is None else [
+        RegionMeasurement(region=r.region, dose_gy_per_gbq=r.dose_gy_per_gbq, relative_uncertainty=0.20,
+                          effective_half_life_h=r.effective_half_life_h
+                          if r.effective_half_life_h and r.effective_half_life_h > 0 else None)
+        for r in dos.regions if r.kind == "organ" and r.region in names and r.dose_gy_per_gbq > 0]
+    # the dosimetry reports parotid and submandibular glands apart; the plan's salivary glands are
+    # both together: mass-weighted dose (energy / mass of the combined region)
+    parts = [r for r in (dos.regions if dos is not None else [])
+             if r.region in ("parotid_glands", "submandibular_glands") and r.dose_gy_per_gbq > 0]
+    if "salivary_glands" in names and len(parts) == 2:
+        meas.append(RegionMeasurement(
+            region="salivary_glands", relative_uncertainty=0.20,
+            dose_gy_per_gbq=sum(r.dose_gy_per_gbq * r.mass_g for r in parts) / sum(r.mass_g for r in parts)))
+    rp = None
+    if meas:
+        rp = replan(pred, [CycleDosimetry(cycle=1, administered_gbq=dos.administered_mbq / 1000.0,
+                                          regions=meas, source="demo SPECT/CT 4-168 h")],
+                    n_cycles_total=6)
+    measured = {m.region: m.dose_gy_per_gbq for m in meas}
+    post = {u.region: u.posterior_median_gy_per_gbq for u in rp.updates} if rp is not None else {}
     rows = []
     for r in pred.organs_at_risk:
         d = r.dose_gy_per_gbq
         rows.append([r.region, round(r.mass_g, 1), round(d.median, 3), f"{d.p05:.3f}–{d.p95:.3f}",
-                     round(measured[r.region], 3) if r.region in measured else "–"])
+                     round(measured[r.region], 3) if r.region in measured else "–",
+                     round(post[r.region], 3) if r.region in post else "–"])
     org_rows = [[o.organ, o.quantity, o.limit_gy, round(o.dose_gy_per_gbq, 3), round(o.max_activity_per_cycle_gbq, 2),
                  f"{100 * o.fraction_of_limit_standard:.0f} %"] for o in plan.organs]
-    st.results["plan"] = {"prediction": pred, "prescription": plan}
-    elig = st.analysis.eligibility if st.analysis is not None else {}
-    vis = elig.get("vision", {}) if isinstance(elig, dict) else {}
+    les_rows = [[le.region, round(le.dose_gy_per_gbq.median, 2), round(le.cumulative_plan_gy.median, 1),
+                 round(le.cumulative_standard_gy.median, 1)] for le in plan.lesions]
+    elig = analysis.eligibility or {}
+    elig_rows = [[name, str(res.get("decision") or res.get("category", "–")),
+                  "; ".join(str(x.get("text", x)) if isinstance(x, dict) else str(x) for x in res.get("reasons", []))]
+                 for name, res in elig.items() if isinstance(res, dict)]
+    st.results["plan"] = {"uptake": uptake, "prediction": pred, "prescription": plan, "replan": rp}
+    text = (f"[177Lu]Lu-PSMA-617 predicted from the [68Ga]Ga-PSMA-11 analysis folder (organ masks and CT of the "
+            f"analysis; partial-volume handling of glands, kidneys, spleen and lesions; population ratios and "
+            f"kinetics with their spread, 2000 Monte-Carlo samples). Plan: "
+            f"{plan.plan.activity_per_cycle_gbq:.1f} GBq x {plan.plan.cycles} cycles "
+            f"({plan.plan.total_activity_gbq:.1f} GBq), binding limit: {plan.binding_limit}. Standard schedule "
+            f"{plan.standard.activity_per_cycle_gbq:g} GBq x {plan.standard.cycles}: "
+            f"{'within' if plan.standard_within_limits else 'NOT within'} the organ limits.")
+    if rp is not None:
+        text += (f" Re-planned after cycle 1 with the measured dosimetry: "
+                 f"{rp.prescription.plan.activity_per_cycle_gbq:.1f} GBq x {rp.prescription.plan.cycles} further "
+                 f"cycles, binding limit: {rp.prescription.binding_limit}.")
     st.sections.append({
         "title": "7. Therapy plan from the diagnostic PET (theranostix plan)",
-        "text": (f"[177Lu]Lu-PSMA-617 predicted from the [68Ga]Ga-PSMA-11 uptake (population therapy/diagnostic "
-                 f"ratios and kinetics with their spread, 2000 Monte-Carlo samples). Plan: "
-                 f"{plan.plan.activity_per_cycle_gbq:.1f} GBq x {plan.plan.cycles} cycles "
-                 f"({plan.plan.total_activity_gbq:.1f} GBq), binding limit: {plan.binding_limit}. Standard schedule "
-                 f"{plan.standard.activity_per_cycle_gbq:g} GBq x {plan.standard.cycles}: "
-                 f"{'within' if plan.standard_within_limits else 'NOT within'} the organ limits. "
-                 f"VISION eligibility: {vis.get('decision', '–') if isinstance(vis, dict) else '–'}."),
-        "tables": [{"caption": "Predicted absorbed dose per GBq (organs at risk) vs this cycle's measured dosimetry",
-                    "columns": ["organ", "mass g", "predicted Gy/GBq (median)", "5–95 %", "measured Gy/GBq (cycle 1)"],
-                    "rows": rows},
+        "text": text,
+        "tables": [{"caption": "Predicted absorbed dose per GBq (organs at risk), this cycle's measured dosimetry and "
+                               "the Bayesian posterior",
+                    "columns": ["organ", "mass g", "predicted Gy/GBq (median)", "5–95 %", "measured Gy/GBq (cycle 1)",
+                                "posterior Gy/GBq"], "rows": rows},
                    {"caption": "Prescription under cumulative organ-at-risk limits (6 cycles)",
                     "columns": ["organ", "limit on", "limit Gy", "Gy/GBq", "max GBq per cycle", "standard schedule uses"],
-                    "rows": org_rows}],
-        "notes": [f"warning: {w}" for w in pred.provenance.warnings + plan.provenance.warnings]})
+                    "rows": org_rows},
+                   {"caption": "Predicted lesion doses (Gy/GBq; cumulative Gy, plan vs standard schedule)",
+                    "columns": ["lesion", "Gy/GBq", "plan Gy", "standard Gy"], "rows": les_rows},
+                   {"caption": "Eligibility (from the PET analysis)", "columns": ["rule set", "decision", "reasons"],
+                    "rows": elig_rows}],
+        "notes": [f"warning: {w}" for w in pred.provenance.warnings + plan.provenance.warnings
+                  + (rp.provenance.warnings if rp is not None else [])]})
 
 
 #: SPECT resolution (FWHM, mm) of the twin's scanner model, used for GTM partial-volume correction.

@@ -35,4 +35,10 @@ def test_demo_writes_report_and_recovers_truth(tmp_path, cli):
     # the analysis finds lesions and the follow-up is scored
     assert results["analysis"]["lesions"]["lesions"]
     assert results["response"]["followups"][0]["criteria"]["recip"]["category"]
+    # the plan's organ-dose prediction from the diagnostic PET agrees with this cycle's measured
+    # dosimetry within a factor of 1.5 for kidneys and liver (once off by 5x for the liver)
+    pred = {r["region"]: r["dose_gy_per_gbq"]["median"] for r in results["plan"]["prediction"]["regions"]}
+    for organ in ("kidneys", "liver"):
+        ratio = pred[organ] / dos[organ]["dose_gy_per_gbq"]
+        assert 1 / 1.5 < ratio < 1.5, (organ, ratio)
     assert res["report"].endswith("index.html")

@@ -49,8 +49,9 @@ Z95 = 1.6448536269514722
 ORGANS_AT_RISK = ("kidneys", "salivary_glands", "lacrimal_glands", "red_marrow", "liver", "spleen")
 #: Default number of Monte-Carlo samples.
 DEFAULT_SAMPLES = 4000
-#: Mass of one lacrimal gland assumed for the calibration reference (g; two glands of ~0.7 g).
-REFERENCE_LACRIMAL_GLAND_MASS_G = 0.7
+#: Mass of one lacrimal gland for the calibration reference (g): ~0.78 g per gland (Standring (ed.),
+#: Gray's Anatomy 41st ed. 2016; as the twin's anatomy_reference.yaml). Version 1 assumed 0.7 g.
+REFERENCE_LACRIMAL_GLAND_MASS_G = 0.78
 
 
 # ---------------------------------------------------------------------------- data files
@@ -240,6 +241,10 @@ def calibrated_ratio(therapy: str, region: str, sex: str = "male") -> tuple[floa
         return float(ratio), how
     if "default_ratio" in row:
         return float(row["default_ratio"]["value"]), row["default_ratio"]["source"]
+    if "default_ratio_from" in row:
+        src = row["default_ratio_from"]
+        ratio, how = calibrated_ratio(base_key, src["region"], sex)
+        return ratio, f"{src['source']}; {src['region']}: {how}"
     raise InvalidInputError(f"no ratio for region {region!r}", where="population data")
 
 

@@ -128,20 +128,47 @@ class RegionUpdate(BaseModel):
     posterior_effective_half_life_h: float | None = None
 
 
-def update_prediction(prediction: DosePrediction,
-                      cycles: list[CycleDosimetry]) -> tuple[DosePrediction, list[RegionUpdate]]:
+def _checked_prior_widths(prior_log_sd: dict[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in (prior_log_sd or {}).items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise InvalidInputError(f"prior log-sd of {k!r} must be > 0, got {v!r}",
+                                    where="prior_log_sd", fix="give a positive log-sd per region")
+        out[str(k)] = float(v)
+    return out
+
+
+def update_prediction(prediction: DosePrediction, cycles: list[CycleDosimetry],
+                      prior_log_sd: dict[str, float] | None = None,
+                      ) -> tuple[DosePrediction, list[RegionUpdate]]:
     """Posterior dose prediction after the measured cycles (see the module docstring).
+
+    Parameters
+    ----------
+    prediction
+        The prior (prediction from the diagnostic scan).
+    cycles
+        Post-therapy dosimetry of the given cycles.
+    prior_log_sd
+        Optional prior width (log-sd of the prediction error) per region name, or ``"lesion"``
+        for every lesion, replacing the Monte-Carlo log-sd of the population model: for a site that
+        has measured its own prediction error (RMS of ln(predicted/measured) over its patients).
+        Recorded in the provenance.
 
     Raises
     ------
     InvalidInputError
-        A measured region that the prediction does not contain, or duplicate cycle numbers.
+        A measured region that the prediction does not contain, duplicate cycle numbers or a
+        non-positive prior width.
     """
     nums = [c.cycle for c in cycles]
     if len(set(nums)) != len(nums):
         raise InvalidInputError(f"duplicate cycle numbers {nums}", where="prior dosimetry")
+    widths = _checked_prior_widths(prior_log_sd)
     post = prediction.model_copy(deep=True)
     post.provenance.parameters["bayesian_update"] = "conjugate normal on the log scale"
+    if widths:
+        post.provenance.parameters["prior_log_sd_override"] = widths
     names = {r.region for r in post.regions}
     updates = []
     for c in cycles:
@@ -155,6 +182,7 @@ def update_prediction(prediction: DosePrediction,
         if not meas:
             continue
         med, sd = r.dose_gy_per_gbq.median, r.dose_log_sd
+        sd = widths.get(r.region, widths.get("lesion", sd) if r.kind == "lesion" else sd)
         if sd <= 0:
             sd = 1e-6
         up = RegionUpdate(region=r.region, prior_median_gy_per_gbq=med, prior_log_sd=sd,
@@ -241,6 +269,7 @@ def replan(
     risk_factors: bool = False,
     activity_cap_gbq: float | None = None,
     organ_dose_basis: str = "median",
+    prior_log_sd: dict[str, float] | None = None,
 ) -> Replan:
     """Update the prediction with the measured cycles and plan the remaining cycles.
 
@@ -254,6 +283,8 @@ def replan(
         Total planned cycles (default: the standard schedule's).
     limits, risk_factors, activity_cap_gbq, organ_dose_basis
         As :func:`theranostix.planning.prescription.prescribe`.
+    prior_log_sd
+        Site-calibrated prior widths per region (see :func:`update_prediction`).
     """
     if not cycles:
         raise InvalidInputError("no cycle dosimetry given", where="cycles",
@@ -264,7 +295,7 @@ def replan(
     if remaining < 1:
         raise InvalidInputError(f"{len(cycles)} cycles given of {total} planned: nothing to re-plan",
                                 where="n_cycles_total", fix="raise the total number of cycles")
-    post, updates = update_prediction(prediction, cycles)
+    post, updates = update_prediction(prediction, cycles, prior_log_sd)
     delivered = delivered_doses(post, cycles, lims)
     plan = prescribe(post, n_cycles=remaining, limits=lims, risk_factors=risk_factors,
                      delivered=delivered, cycles_already_given=len(cycles),
