@@ -141,6 +141,16 @@ class AdaptiveRefinement(BaseModel):
     (contrast-oriented adaptive threshold, e.g. Erdi et al., Cancer 1997;80:2505; 50 % of the
     background-corrected peak). Growth is limited to the shell's outer bound.
 
+    ``calibration = "sphere"`` replaces the fixed ``fraction`` by the sphere-calibrated,
+    volume-dependent fraction of :func:`theranostix.pet.segmentation.sphere_edge_fraction`
+    (the background-corrected value at the true edge of a uniform sphere seen through a Gaussian
+    PSF of ``psf_fwhm_mm`` plus the voxel's box blur, relative to its blurred centre value), iterated
+    from the current region's volume-equivalent diameter (Jentzen et al., J Nucl Med 2007;48:108:
+    iterative, volume-dependent threshold calibrated on phantom spheres; ``fraction`` is the
+    starting value, at most ``max_iterations`` updates). The calibrated contour may extend at
+    most one voxel (18-neighbourhood) beyond the starting ``fraction`` contour, so that a lower
+    fraction cannot merge a lesion with a neighbour or an organ's PSF flank.
+
     ``secondary_peaks``: a threshold component may hold several lesions (two bone lesions merged
     at SUV 3); the hottest is re-contoured first, then every further local maximum (over a
     ``peak_window_voxels`` cube) of the component that no region covers yet is re-contoured at its
@@ -150,6 +160,9 @@ class AdaptiveRefinement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fraction: float = Field(default=0.5, gt=0, lt=1)
+    calibration: Literal["fixed", "sphere"] = "fixed"
+    psf_fwhm_mm: float = Field(default=5.0, gt=0)
+    max_iterations: int = Field(default=6, ge=1)
     secondary_peaks: bool = True
     peak_window_voxels: int = Field(default=5, ge=3)
     max_peaks: int = Field(default=10, ge=1)
