@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import LABEL
+from pet_anatomy_phantom import LABEL
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.pet.anatomy import bone_mask, body_mask, ct_masks, fill_holes_per_slice, lung_mask

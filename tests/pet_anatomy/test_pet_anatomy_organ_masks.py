@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from scipy import ndimage as ndi
 import pytest
 
-from conftest import LABEL
+from pet_anatomy_phantom import LABEL
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.core.provenance import Provenance
@@ -153,8 +154,11 @@ def test_ct_pet_estimate_finds_physiological_organs(phantom, anatomy):
               "submandibular_gland_right": ["submandibular"]}
     for organ, labels in expect.items():
         assert organ in masks, organ
-        lab = phantom.pet_labels[masks[organ]]
-        frac = np.isin(lab, [LABEL[n] for n in labels]).mean()
+        truth = np.isin(phantom.pet_labels, [LABEL[n] for n in labels])
+        if organ.startswith("kidney"):
+            # kidney masks carry a 1-voxel spill-over halo by design (rule kidney_blob)
+            truth = ndi.binary_dilation(truth, np.ones((3, 3, 3), bool))
+        frac = truth[masks[organ]].mean()
         assert frac > 0.9, (organ, frac)
     assert any("bowel" in w for w in prov.warnings)
     union = physiological_uptake_mask(masks, "PSMA-11", prov)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import AORTA_R, AORTA_XY, LABEL, LESION, TISSUES, world_of_voxels
+from pet_anatomy_phantom import AORTA_R, AORTA_XY, LABEL, LESION, TISSUES, world_of_voxels
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.pet.reference_regions import (

@@ -8,9 +8,12 @@ on the grid of ``target`` (normally the PET). Two sources ship:
   ours (:func:`canonical_organ_name`), checked (frame of reference, grid, field of view) and
   resampled with nearest neighbour (:func:`theranostix.core.resample.resample_to`);
 * :class:`CtPetOrganEstimate` — the project's own estimate from CT + PET without a trained model:
-  liver and spleen from CT anatomy refined by PET (as in :mod:`.reference_regions`), kidneys,
-  urinary bladder, salivary and lacrimal glands as high-uptake blobs in their known anatomical
-  positions. Its limits are real and listed in ``docs/pet-anatomy.md``; bowel is **not** estimated.
+  liver and spleen from CT anatomy refined by PET (as in :mod:`.reference_regions`; the spleen
+  with the kidneys removed first), kidneys, urinary bladder (hot seed grown over fluid-density
+  CT), salivary and lacrimal glands as high-uptake blobs in their known anatomical positions, the
+  heart (mediastinal soft tissue inside the rib cage), the thyroid (iodine-dense anterior neck),
+  and bowel (extended, not focal, uptake; faecal/gas density for the colon). Every rule is named
+  and documented in ``docs/pet-anatomy.md`` section 3(b), with its limits.
 
 Organ names are TotalSegmentator's (``liver``, ``spleen``, ``kidney_left``, ``urinary_bladder``,
 ``parotid_gland_left`` ...) plus ``lung_left``/``lung_right`` (lobes merged), ``bone`` (every
@@ -29,7 +32,10 @@ from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.core.provenance import Provenance
 from theranostix.core.resample import resample_to
+from theranostix.pet.anatomy import convex_hull_per_slice, fill_holes_per_slice, largest_component
 from theranostix.pet.reference_regions import (
+    SOFT_TISSUE_WALL_MARGIN_MM,
+    SPLEEN_HU_RANGE,
     PetCtAnatomy,
     _lung_slices,
     axis_coordinates,
@@ -280,13 +286,110 @@ class UserOrganMasks:
         return out
 
 
-KIDNEY_MIN_UPTAKE_RATIO: float = 1.5  #: kidney blobs: PET >= this x liver reference mean
-BLADDER_MIN_UPTAKE_RATIO: float = 2.0  #: bladder blob: PET >= this x liver reference mean
+# ----------------------------------------------------------------------------- estimate rules
+#: Every rule of the CT+PET estimate is a named parameter here; the rule names (``kidney_blob``,
+#: ``bladder_fluid_growth`` ...) are those of ``docs/pet-anatomy.md`` section 3(b) and of the
+#: ``organ_estimate_rules`` entry recorded in the provenance.
+#: Uptake tests use the PET smoothed with a Gaussian of this sigma (voxels): at 4-mm voxels the
+#: twins' voxel noise is 20-30 % of the organ level, so unsmoothed thresholds fragment organs.
+ESTIMATE_SMOOTHING_SIGMA_VOXELS: float = 1.0
+KIDNEY_MIN_UPTAKE_RATIO: float = 1.5  #: kidney blobs: smoothed PET >= this x liver reference mean
+BLADDER_MIN_UPTAKE_RATIO: float = 2.0  #: bladder seed: smoothed PET >= this x liver reference mean
 #: retried at this ratio when no blob is found (low urine activity, e.g. after voiding; a
 #: [68Ga]PSMA-11 twin bladder at SUV ~11 with liver ~7 was missed at 2.0)
 BLADDER_FALLBACK_UPTAKE_RATIO: float = 1.2
 KIDNEY_MIN_VOLUME_ML: float = 10.0
+#: kidney core: the blob's voxels >= this fraction of its own 99th-percentile (smoothed) uptake
+#: (the cortex), holes filled; the kidney is the core grown by KIDNEY_GROW_VOXELS inside the blob.
+#: A spleen or bowel loop touching the kidney at >= 1.5 x liver is so cut off (PSMA-11 spleen/liver
+#: reached 1.5 and kidney/spleen only 2.5 on the twins)
+KIDNEY_PEAK_FRACTION: float = 0.5
+#: kidney_split: watershed markers at least this far apart; parts kept when their 99th-percentile
+#: uptake is >= KIDNEY_SPLIT_MIN_RATIO x the hottest part's
+KIDNEY_SPLIT_MIN_DISTANCE_MM: float = 20.0
+KIDNEY_SPLIT_MIN_RATIO: float = 0.75
+KIDNEY_GROW_VOXELS: int = 2
 BLADDER_MIN_VOLUME_ML: float = 10.0
+#: kidney spill-over halo: voxels within this many voxels of the kidney blob whose smoothed PET
+#: is >= KIDNEY_HALO_MIN_X_REFERENCE x reference are added (PSF spill-out of the cortex, which
+#: the pipeline's 1-voxel margin does not cover at cortex/liver ratios of 5-8)
+KIDNEY_HALO_VOXELS: int = 1
+KIDNEY_HALO_MIN_X_REFERENCE: float = 1.0
+#: spleen estimate grown (rule organ_growth) into connected voxels of spleen-like uptake (this
+#: range x its smoothed median) and soft-tissue HU, by at most ORGAN_GROWTH_VOXELS steps: the
+#: homogeneity-refined candidate holds only about half of the spleen, and the rest, at 1-1.5 x
+#: liver, would be called lesions (the pipeline grows the liver the same way)
+ORGAN_GROWTH_UPTAKE_RANGE: tuple[float, float] = (0.6, 1.5)
+ORGAN_GROWTH_VOXELS: int = 4
+#: bladder growth from its hot seed: connected voxels whose smoothed PET is >= this fraction of
+#: the seed's median AND whose CT number is fluid-like (BLADDER_HU_RANGE; urine 0-20 HU): the CT
+#: test keeps the prostate and soft-tissue tumour (>= 35-40 HU) and perivesical fat (about
+#: -100 HU) out of the bladder
+BLADDER_GROW_FRACTION: float = 0.4
+BLADDER_HU_RANGE: tuple[float, float] = (-40.0, 25.0)
+BLADDER_GROW_VOXELS: int = 8
+#: heart: the largest soft-tissue component (HEART_HU_RANGE) between the lungs (inside the
+#: per-slice convex hull of the lungs), in the lower HEART_LUNG_FRACTION of the lungs' height
+HEART_HU_RANGE: tuple[float, float] = (-20.0, 120.0)
+HEART_LUNG_FRACTION: float = 0.7
+HEART_MIN_VOLUME_ML: float = 150.0
+HEART_WALL_EROSION_VOXELS: int = 3  #: lungs+ribs hull eroded in-plane by this (chest wall)
+HEART_BELOW_LUNG_BASE_MM: float = 30.0  #: the heart is searched this far below the lung bases too
+#: thyroid: iodine-rich gland, denser than muscle on unenhanced CT (normal about 80-130 HU,
+#: [M] typical value), within THYROID_MAX_MIDLINE_MM of the midline in the anterior neck, from
+#: THYROID_BELOW_APEX_MM below to THYROID_ABOVE_APEX_MM above the lung apices
+THYROID_HU_RANGE: tuple[float, float] = (70.0, 190.0)
+THYROID_MAX_MIDLINE_MM: float = 40.0
+THYROID_BELOW_APEX_MM: float = 30.0
+THYROID_ABOVE_APEX_MM: float = 70.0
+THYROID_MIN_VOLUME_ML: float = 1.0
+THYROID_MAX_VOLUME_ML: float = 80.0
+#: bowel (abdominal cavity: deeper than the body-wall margin, from the lung bases down to the
+#: bladder, outside liver/spleen/kidneys/bladder/bone):
+#: * uptake: smoothed PET >= BOWEL_MIN_UPTAKE_X_REFERENCE x the liver mean in soft tissue
+#:   (BOWEL_HU_RANGE); a component is bowel when it is >= BOWEL_MIN_COMPONENT_ML and extended
+#:   (major axis >= BOWEL_MIN_EXTENT_MM: tubular/loops); compact components are left alone (they
+#:   may be nodes). Inside it, extended sub-regions hotter than BOWEL_HOT_X_MEDIAN x the bowel
+#:   median form a separate "duodenum" mask (hot proximal bowel: its own focal-rule level)
+#: * colon: mottled faecal content between fat and soft tissue (smoothed HU in COLON_HU_RANGE)
+#:   or gas (HU < BOWEL_GAS_MAX_HU, outside the lungs) with a 1-voxel rim; components
+#:   >= COLON_MIN_COMPONENT_ML and extended (>= COLON_MIN_EXTENT_MM)
+#: * focal_spot_kept: compact hot spots (>= FOCAL_SPOT_MIN_X_MEDIAN x the mask's median,
+#:   major axis at 50 % of their peak < FOCAL_SPOT_MAX_EXTENT_MM) are cut out of the bowel masks
+FOCAL_SPOT_MIN_X_MEDIAN: float = 1.5
+FOCAL_SPOT_MAX_EXTENT_MM: float = 25.0
+BOWEL_MIN_UPTAKE_X_REFERENCE: float = 0.4
+BOWEL_HU_RANGE: tuple[float, float] = (-60.0, 100.0)
+BOWEL_MIN_COMPONENT_ML: float = 5.0
+BOWEL_MIN_EXTENT_MM: float = 40.0
+BOWEL_HOT_X_MEDIAN: float = 1.4
+COLON_HU_RANGE: tuple[float, float] = (-70.0, -5.0)
+BOWEL_GAS_MAX_HU: float = -300.0
+COLON_MIN_COMPONENT_ML: float = 20.0
+COLON_MIN_EXTENT_MM: float = 60.0
+#: organs the estimate may return besides the tracer's physiological organs: background organs
+#: that the pipeline treats with its focal rule (only uptake above the organ's own level can be a
+#: lesion), so noise peaks in them are not called lesions
+ESTIMATE_BACKGROUND_ORGANS: tuple[str, ...] = ("heart", "thyroid_gland")
+_S26 = np.ones((3, 3, 3), bool)
+_S6 = ndi.generate_binary_structure(3, 1)
+
+
+def _major_axis_mm(mask: np.ndarray, spacing_kji: tuple[float, float, float]) -> float:
+    """Length (mm) of a component's major axis: 4 x the SD of its voxel positions along it
+    (a uniform rod of length L gives 1.15 L, a sphere of diameter D gives 0.89 D)."""
+    pts = np.argwhere(mask) * np.asarray(spacing_kji)
+    if len(pts) < 3:
+        return 0.0
+    ev = np.linalg.eigvalsh(np.cov(pts.T))
+    return float(4.0 * np.sqrt(max(ev[-1], 0.0)))
+
+
+def _components(mask: np.ndarray, structure: np.ndarray = _S26) -> tuple[np.ndarray, int, np.ndarray]:
+    lab, n = ndi.label(mask, structure)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    return lab, n, sizes
 
 
 class CtPetOrganEstimate:
@@ -302,22 +405,22 @@ class CtPetOrganEstimate:
         A :class:`PetCtAnatomy` already built for this PET and CT (reused instead of ``ct``).
     tracer
         Tracer name or family; the estimate covers the tracer's physiological-uptake organs that
-        it can find (see ``docs/pet-anatomy.md`` for what it cannot).
+        it can find, plus the background organs :data:`ESTIMATE_BACKGROUND_ORGANS`.
 
-    Method
+    Method (rules named as in ``docs/pet-anatomy.md`` section 3(b); every threshold is a module
+    constant; uptake tests on the PET smoothed by ``ESTIMATE_SMOOTHING_SIGMA_VOXELS``)
     ------
-    * liver, spleen: the organs found by :func:`.reference_regions.liver_reference` /
-      :func:`.spleen_reference` (CT soft tissue under the lung bases, refined by uptake);
-    * kidneys: on each side the largest blob with PET >= ``KIDNEY_MIN_UPTAKE_RATIO`` x the liver
-      reference mean (or x the body median without a liver), posterior (behind the body centre),
-      30-150 mm from the midline, from the lung base down 250 mm;
-    * urinary bladder: the largest blob >= ``BLADDER_MIN_UPTAKE_RATIO`` x reference within 80 mm of
-      the midline, below the kidneys (or 300 mm below the lung base);
-    * parotid / submandibular / lacrimal glands: high-uptake blobs above the lung apices
-      (:func:`.reference_regions.head_blobs`): the largest blob each side is the parotid; blobs
-      > 15 mm below it are submandibular, > 20 mm above it lacrimal.
-    * bowel (small bowel, duodenum, colon): **not estimated** (no reliable model-free method);
-      a warning is recorded.
+    * ``liver_ct_uptake``: the organs of :func:`.reference_regions.liver_reference` (CT soft
+      tissue under the right lung base, refined by uptake);
+    * ``kidney_blob``: each side's largest blob >= ``KIDNEY_MIN_UPTAKE_RATIO`` x the liver mean
+      (or the body median), posterior, 30-150 mm from the midline, within 250 mm below the lung
+      base; holes filled per slice (medulla, sinus) and a spill-over halo
+      (``KIDNEY_HALO_*``);
+    * ``spleen_not_kidney``: :func:`.reference_regions.spleen_reference` with the kidneys removed;
+    * ``bladder_fluid_growth``: hot midline seed below the kidneys grown over fluid-density CT;
+    * ``head_gland_blobs``: parotid / submandibular / lacrimal glands (head blobs);
+    * ``heart_mediastinal_soft_tissue``, ``thyroid_iodine_density``: CT background organs;
+    * ``bowel_extended_uptake`` (small bowel, duodenum) and ``colon_faecal_density``.
     """
 
     name = "ct_pet_estimate"
@@ -333,83 +436,239 @@ class CtPetOrganEstimate:
         self.tracer = tracer
         self.family = tracer_family(tracer)
 
+    # ------------------------------------------------------------------ main
     def masks(self, target: Image, provenance: Provenance | None = None) -> dict[str, np.ndarray]:
         prov = provenance if provenance is not None else Provenance()
         anat = self.anatomy or PetCtAnatomy.build(self.pet, self.ct)
-        if anat.body is None:
+        if anat.body is None or anat.hu is None:
             raise InvalidInputError("the CT+PET organ estimate needs a CT", where="organ masks",
                                     fix="pass the CT of this PET/CT or user organ masks")
         for w in anat.provenance.warnings:
             prov.warn(w)
         pet = self.pet
         out: dict[str, np.ndarray] = {}
+        rules: dict[str, str] = {}
         liver = liver_reference(pet, anatomy=anat)
-        spleen = spleen_reference(pet, anatomy=anat, liver_mean=(
-            liver.statistics.mean if liver.found and liver.statistics else None))
-        for reg in (liver, spleen):
-            if reg.found and reg.organ_mask is not None:
-                out[reg.name] = reg.organ_mask
-            else:
-                prov.warn(f"{reg.name} not estimated: {reg.reason}")
+        if liver.found and liver.organ_mask is not None:
+            out["liver"] = liver.organ_mask
+            rules["liver"] = "liver_ct_uptake"
+        else:
+            prov.warn(f"liver not estimated: {liver.reason}")
         assert anat.body is not None and anat.lungs is not None
         body = anat.body
         ref = liver.statistics.mean if liver.found and liver.statistics else float(
             np.median(pet.array[body]))
         if not (liver.found and liver.statistics):
-            prov.warn("kidney/bladder thresholds relative to the body median (no liver reference)")
+            prov.warn("kidney/bladder/bowel thresholds relative to the body median (no liver "
+                      "reference)")
+        sm = ndi.gaussian_filter(np.asarray(pet.array, np.float32), ESTIMATE_SMOOTHING_SIGMA_VOXELS)
+        geo = self._geometry(anat)
+
+        cores: list[np.ndarray] = []
+        kidney_z = self._kidneys(sm, ref, geo, anat, out, rules, prov, cores)
+        kid = np.logical_or.reduce(cores) if cores else np.zeros(pet.shape, bool)
+        spleen = spleen_reference(pet, anatomy=anat, kidneys=kid if kid.any() else None,
+                                  liver_mean=(liver.statistics.mean if liver.found and liver.statistics
+                                              else None))
+        if spleen.found and spleen.organ_mask is not None:
+            out["spleen"] = self._grow(spleen.organ_mask, sm, anat, kid)
+            # kidney and spleen masks are kept one voxel apart (the spleen wins the contact rim)
+            rim = ndi.binary_dilation(out["spleen"], _S26)
+            for k in ("kidney_left", "kidney_right"):
+                if k in out:
+                    out[k] &= ~rim
+            rules["spleen"] = "spleen_not_kidney"
+        else:
+            prov.warn(f"spleen not estimated: {spleen.reason}")
+        self._bladder(sm, ref, geo, anat, kidney_z, out, rules, prov)
+        self._head_glands(anat, out, rules, prov)
+        self._heart(geo, anat, out, rules, prov)
+        self._thyroid(geo, anat, out, rules, prov)
+        self._bowel(sm, ref, geo, anat, out, rules, prov)
+
+        prov.parameters.update({"organ_mask_source": "ct_pet_estimate", "tracer_family": self.family,
+                                "kidney_min_uptake_ratio": KIDNEY_MIN_UPTAKE_RATIO,
+                                "bladder_min_uptake_ratio": BLADDER_MIN_UPTAKE_RATIO,
+                                "reference_uptake": round(ref, 4),
+                                "organ_estimate_rules": rules,
+                                "organ_estimate_volumes_ml": {
+                                    k: round(float(v.sum() * pet.voxel_volume_ml), 1)
+                                    for k, v in sorted(out.items())}})
+        wanted = set(PHYSIOLOGICAL_UPTAKE[self.family]) | {"liver", "spleen"} | set(
+            ESTIMATE_BACKGROUND_ORGANS)
+        out = {k: v for k, v in out.items() if k in wanted}
+        if not target.same_grid(pet):
+            out = {k: resample_to(pet.with_array(v.astype(np.uint8), units="label"), target,
+                                  "nearest", 0).array.astype(bool) for k, v in out.items()}
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _geometry(self, anat: PetCtAnatomy) -> dict:
+        pet = self.pet
+        assert anat.body is not None and anat.lungs is not None
         x, y, z = axis_coordinates(pet)
         mid = body_midline_x(anat, x)
-        cy = float((body.sum(axis=(0, 2)) * y).sum() / max(body.sum(), 1))
+        cy = float((anat.body.sum(axis=(0, 2)) * y).sum() / max(anat.body.sum(), 1))
         lung_k = _lung_slices(anat.lungs)
         z_base = float(z[lung_k].min()) if lung_k.size else float(z.max())
-        structure = np.ones((3, 3, 3), bool)
+        z_apex = float(z[lung_k].max()) if lung_k.size else float(z.max())
+        sx, sy, sz = pet.spacing
+        return {"x": x, "y": y, "z": z, "mid": mid, "cy": cy, "z_base": z_base, "z_apex": z_apex,
+                "dx": np.abs(x - mid), "has_lungs": bool(lung_k.size), "sp_kji": (sz, sy, sx)}
 
-        # kidneys
-        dx = np.abs(x - mid)
-        region = body & ~anat.lungs
-        region &= ((z <= z_base) & (z >= z_base - 250.0))[:, None, None]
-        region &= (y > cy)[None, :, None] & ((dx >= 30.0) & (dx <= 150.0))[None, None, :]
-        lab, n = ndi.label(region & (pet.array >= KIDNEY_MIN_UPTAKE_RATIO * ref), structure)
+    def _grow(self, organ: np.ndarray, sm: np.ndarray, anat: PetCtAnatomy,
+              forbidden: np.ndarray) -> np.ndarray:
+        """Rule ``organ_growth``: grow an organ into connected voxels of organ-like uptake
+        (``ORGAN_GROWTH_UPTAKE_RANGE`` x its smoothed median) and soft-tissue CT numbers
+        (``SPLEEN_HU_RANGE``), at most ``ORGAN_GROWTH_VOXELS`` steps, never into ``forbidden``."""
+        med = float(np.median(sm[organ]))
+        lo, hi = ORGAN_GROWTH_UPTAKE_RANGE
+        allowed = (anat.body & (sm >= lo * med) & (sm <= hi * med) & ~forbidden
+                   & (anat.hu >= SPLEEN_HU_RANGE[0]) & (anat.hu <= SPLEEN_HU_RANGE[1]))
+        if anat.lungs is not None:
+            allowed &= ~anat.lungs
+        if anat.bone is not None:
+            allowed &= ~anat.bone
+        return ndi.binary_dilation(organ, _S6, iterations=ORGAN_GROWTH_VOXELS,
+                                   mask=allowed | organ)
+
+    @staticmethod
+    def _protect_focal(mask: np.ndarray, sm: np.ndarray, sp: tuple[float, float, float]) -> np.ndarray:
+        """Rule ``focal_spot_kept``: cut compact hot spots out of a bowel mask.
+
+        Local maxima of the smoothed PET (3x3x3) inside the mask that reach
+        ``FOCAL_SPOT_MIN_X_MEDIAN`` x the mask's median are grown to 50 % of their peak above
+        that median (background-corrected); when that
+        blob is compact (major axis < ``FOCAL_SPOT_MAX_EXTENT_MM``: a node, not a bowel loop) it
+        is removed from the mask with a 1-voxel rim, so the lesion rules still see it.
+        """
+        if not mask.any():
+            return mask
+        med = float(np.median(sm[mask]))
+        box = ndi.find_objects(mask.astype(np.uint8))[0]
+        box = tuple(slice(max(0, b.start - 2), b.stop + 2) for b in box)
+        m, s = mask[box], sm[box]
+        zone = ndi.binary_dilation(m, _S26)
+        # peaks in the mask or on its rim (a node just outside a loop still reaches into it)
+        peaks = zone & (s == ndi.maximum_filter(s, size=3)) & (s >= FOCAL_SPOT_MIN_X_MEDIAN * med)
+        cut = np.zeros(m.shape, bool)
+        for k, j, i in np.argwhere(peaks):
+            if cut[k, j, i]:
+                continue
+            p = float(s[k, j, i])
+            # 50 % of the peak above the mask's level (background-corrected, as in the
+            # pipeline's adaptive contour): a node at 2 x bowel level stays a compact blob
+            lab, _ = ndi.label(zone & (s >= med + 0.5 * (p - med)), _S26)
+            blob = lab == lab[k, j, i]
+            if _major_axis_mm(blob, sp) < FOCAL_SPOT_MAX_EXTENT_MM:
+                cut |= ndi.binary_dilation(blob, _S26)
+        out = mask.copy()
+        out[box] &= ~cut
+        return out
+
+    @staticmethod
+    def _split_off_neighbours(blob: np.ndarray, sm: np.ndarray,
+                              sp: tuple[float, float, float]) -> np.ndarray:
+        """Rule ``kidney_split``: a kidney blob touching the spleen (or a bowel loop) of similar
+        uptake is split by a watershed of its distance map (markers: distance maxima at least
+        ``KIDNEY_SPLIT_MIN_DISTANCE_MM`` apart); the parts whose 99th-percentile uptake reaches
+        ``KIDNEY_SPLIT_MIN_RATIO`` x the hottest part's are kept (the renal cortex is the hottest
+        abdominal structure for PSMA ligands)."""
+        from skimage.feature import peak_local_max
+        from skimage.segmentation import watershed
+
+        box = ndi.find_objects(blob.astype(np.uint8))[0]
+        b = blob[box]
+        edt = ndi.distance_transform_edt(b, sampling=sp)
+        md = max(1, int(round(KIDNEY_SPLIT_MIN_DISTANCE_MM / max(sp))))
+        peaks = peak_local_max(edt, min_distance=md, labels=b.astype(int), exclude_border=False)
+        if len(peaks) < 2:
+            return blob
+        markers = np.zeros(b.shape, np.int32)
+        for n, (k, j, i) in enumerate(peaks, start=1):
+            markers[k, j, i] = n
+        parts = watershed(-edt, markers, mask=b)
+        s = sm[box]
+        p99 = {n: float(np.percentile(s[parts == n], 99)) for n in range(1, len(peaks) + 1)
+               if (parts == n).any()}
+        top = max(p99.values())
+        keep = np.isin(parts, [n for n, v in p99.items() if v >= KIDNEY_SPLIT_MIN_RATIO * top])
+        out = np.zeros_like(blob)
+        out[box] = keep
+        return largest_component(out)
+
+    def _kidneys(self, sm, ref, g, anat, out, rules, prov,
+                 kidney_core: list[np.ndarray]) -> list[float]:
+        pet = self.pet
+        x, y, z, mid, dx = g["x"], g["y"], g["z"], g["mid"], g["dx"]
+        region = anat.body & ~anat.lungs
+        region &= ((z <= g["z_base"]) & (z >= g["z_base"] - 250.0))[:, None, None]
+        region &= (y > g["cy"])[None, :, None] & ((dx >= 30.0) & (dx <= 150.0))[None, None, :]
+        lab, n, sizes = _components(region & (sm >= KIDNEY_MIN_UPTAKE_RATIO * ref))
         kidney_z: list[float] = []
-        if n:
-            sizes = np.bincount(lab.ravel())
-            coms = ndi.center_of_mass(np.ones_like(lab), lab, range(1, n + 1))
-            for side, sel in (("left", lambda xx: xx > mid), ("right", lambda xx: xx < mid)):
-                best = None
-                for c in range(1, n + 1):
-                    cx = float(np.interp(coms[c - 1][2], np.arange(x.size), x))
-                    vol = sizes[c] * pet.voxel_volume_ml
-                    if sel(cx) and vol >= KIDNEY_MIN_VOLUME_ML and (best is None or sizes[c] > sizes[best]):
-                        best = c
-                if best is not None:
-                    out[f"kidney_{side}"] = lab == best
-                    kidney_z.append(float(z[np.flatnonzero((lab == best).any(axis=(1, 2)))].min()))
-                else:
-                    prov.warn(f"kidney_{side} not found (no posterior paravertebral blob >= "
-                              f"{KIDNEY_MIN_UPTAKE_RATIO:g} x reference)")
-        else:
+        if not n:
             prov.warn("kidneys not found")
+            return kidney_z
+        coms = ndi.center_of_mass(np.ones_like(lab), lab, range(1, n + 1))
+        for side, sel in (("left", lambda xx: xx > mid), ("right", lambda xx: xx < mid)):
+            best = None
+            for c in range(1, n + 1):
+                cx = float(np.interp(coms[c - 1][2], np.arange(x.size), x))
+                vol = sizes[c] * pet.voxel_volume_ml
+                if sel(cx) and vol >= KIDNEY_MIN_VOLUME_ML and (best is None or sizes[c] > sizes[best]):
+                    best = c
+            if best is None:
+                prov.warn(f"kidney_{side} not found (no posterior paravertebral blob >= "
+                          f"{KIDNEY_MIN_UPTAKE_RATIO:g} x reference)")
+                continue
+            m = self._split_off_neighbours(lab == best, sm, g["sp_kji"])
+            # the part near the blob's own peak: a spleen or bowel loop touching the kidney at
+            # 1.5 x liver is cut off (PSMA-11 spleen/liver reaches 1.5 on the twins)
+            peak = float(np.percentile(sm[m], 99))
+            core = fill_holes_per_slice(largest_component(m & (sm >= KIDNEY_PEAK_FRACTION * peak)))
+            m = ndi.binary_dilation(core, _S6, iterations=KIDNEY_GROW_VOXELS, mask=m | core)
+            m = fill_holes_per_slice(m)
+            kidney_core.append(m.copy())
+            halo = ndi.binary_dilation(m, _S26, iterations=KIDNEY_HALO_VOXELS) & ~m
+            m |= halo & (sm >= KIDNEY_HALO_MIN_X_REFERENCE * ref) & anat.body & ~anat.lungs
+            out[f"kidney_{side}"] = m
+            rules[f"kidney_{side}"] = "kidney_blob"
+            kidney_z.append(float(z[np.flatnonzero(m.any(axis=(1, 2)))].min()))
+        return kidney_z
 
-        # urinary bladder
-        z_top = (min(kidney_z) - 30.0) if kidney_z else z_base - 300.0
-        region = body & (z < z_top)[:, None, None] & (dx < 80.0)[None, None, :]
+    def _bladder(self, sm, ref, g, anat, kidney_z, out, rules, prov) -> None:
+        pet = self.pet
+        z, dx = g["z"], g["dx"]
+        z_top = (min(kidney_z) - 30.0) if kidney_z else g["z_base"] - 300.0
+        region = anat.body & (z < z_top)[:, None, None] & (dx < 80.0)[None, None, :]
+        if anat.bone is not None:
+            region &= ~anat.bone
+        seed = None
         for ratio in (BLADDER_MIN_UPTAKE_RATIO, BLADDER_FALLBACK_UPTAKE_RATIO):
-            lab, n = ndi.label(region & (pet.array >= ratio * ref), structure)
+            lab, n, sizes = _components(region & (sm >= ratio * ref))
             if n:
-                sizes = np.bincount(lab.ravel())
-                sizes[0] = 0
                 best = int(np.argmax(sizes))
                 if sizes[best] * pet.voxel_volume_ml >= BLADDER_MIN_VOLUME_ML:
-                    out["urinary_bladder"] = lab == best
+                    seed = lab == best
                     if ratio != BLADDER_MIN_UPTAKE_RATIO:
                         prov.warn(f"urinary_bladder found only at the fallback threshold {ratio:g} "
                                   "x reference (low urinary activity)")
                     break
-        if "urinary_bladder" not in out:
+        if seed is None:
             prov.warn("urinary_bladder not found (pelvis outside the field of view or no hot "
                       "midline blob)")
+            return
+        hu = ndi.median_filter(np.asarray(anat.hu, np.float32), size=3)  # noise, not edges
+        level = float(np.median(sm[seed]))
+        allowed = region & (sm >= BLADDER_GROW_FRACTION * level) & (hu >= BLADDER_HU_RANGE[0]) & (hu <= BLADDER_HU_RANGE[1])
+        grown = ndi.binary_dilation(seed, _S6, iterations=BLADDER_GROW_VOXELS, mask=allowed | seed)
+        # the seed's blurred rim in perivesical fat is dropped too (the pipeline adds its margin)
+        fluid = (hu >= BLADDER_HU_RANGE[0]) & (hu <= BLADDER_HU_RANGE[1])
+        grown = fill_holes_per_slice(grown & fluid)
+        out["urinary_bladder"] = largest_component(grown) if grown.any() else seed
+        rules["urinary_bladder"] = "bladder_fluid_growth"
 
-        # head glands
+    def _head_glands(self, anat, out, rules, prov) -> None:
         blobs, why = head_blobs(anat)
         parotid_z: dict[str, float] = {}
         for side in ("left", "right"):
@@ -419,25 +678,152 @@ class CtPetOrganEstimate:
                 parotid_z[side] = cands[0].centroid_mm[2]
         if not parotid_z:
             prov.warn(f"salivary and lacrimal glands not estimated: {why or 'no lateral blobs'}")
-        else:
-            zp = float(np.mean(list(parotid_z.values())))
-            for side in ("left", "right"):
-                rest = [b for b in blobs if b.side == side and b.mask is not out.get(f"parotid_gland_{side}")]
-                sub = [b for b in rest if b.centroid_mm[2] < zp - 15.0]
-                lac = [b for b in rest if b.centroid_mm[2] > zp + 20.0]
-                if sub:
-                    out[f"submandibular_gland_{side}"] = sub[0].mask
-                if lac:
-                    out[f"lacrimal_gland_{side}"] = lac[0].mask
-        prov.warn("bowel (small_bowel, duodenum, colon) is not estimated from CT+PET; supply masks "
-                  "to exclude bowel uptake")
-        prov.parameters.update({"organ_mask_source": "ct_pet_estimate", "tracer_family": self.family,
-                                "kidney_min_uptake_ratio": KIDNEY_MIN_UPTAKE_RATIO,
-                                "bladder_min_uptake_ratio": BLADDER_MIN_UPTAKE_RATIO,
-                                "reference_uptake": round(ref, 4)})
-        wanted = set(PHYSIOLOGICAL_UPTAKE[self.family]) | {"liver", "spleen"}
-        out = {k: v for k, v in out.items() if k in wanted}
-        if not target.same_grid(pet):
-            out = {k: resample_to(pet.with_array(v.astype(np.uint8), units="label"), target,
-                                  "nearest", 0).array.astype(bool) for k, v in out.items()}
-        return out
+            return
+        zp = float(np.mean(list(parotid_z.values())))
+        for side in ("left", "right"):
+            rest = [b for b in blobs if b.side == side and b.mask is not out.get(f"parotid_gland_{side}")]
+            sub = [b for b in rest if b.centroid_mm[2] < zp - 15.0]
+            lac = [b for b in rest if b.centroid_mm[2] > zp + 20.0]
+            if sub:
+                out[f"submandibular_gland_{side}"] = sub[0].mask
+            if lac:
+                out[f"lacrimal_gland_{side}"] = lac[0].mask
+        for k in list(out):
+            if k.startswith(("parotid", "submandibular", "lacrimal")):
+                rules[k] = "head_gland_blobs"
+
+    def _heart(self, g, anat, out, rules, prov) -> None:
+        pet = self.pet
+        if not g["has_lungs"]:
+            prov.warn("heart not estimated: no lungs in the field of view")
+            return
+        z = g["z"]
+        z_hi = g["z_base"] + HEART_LUNG_FRACTION * (g["z_apex"] - g["z_base"])
+        in_lungs = (z >= g["z_base"]) & (z <= z_hi)
+        below = (z < g["z_base"]) & (z >= g["z_base"] - HEART_BELOW_LUNG_BASE_MM)
+        lung_hull = convex_hull_per_slice(anat.lungs & in_lungs[:, None, None])
+        k_base = int(np.flatnonzero(z == g["z_base"])[0])
+        # the thoracic cavity: the hull of lungs and ribs (the heart reaches in front of the
+        # lungs), minus the chest wall (HEART_WALL_EROSION_VOXELS in-plane)
+        cage = anat.lungs | (anat.bone if anat.bone is not None else False)
+        hull = convex_hull_per_slice(cage & in_lungs[:, None, None])
+        hull = ndi.binary_erosion(hull, ndi.generate_binary_structure(3, 1)[1:2],
+                                  iterations=HEART_WALL_EROSION_VOXELS) | lung_hull
+        hull[below] = hull[k_base]  # the heart rests on the diaphragm below the lung bases
+        slab = (in_lungs | below)[:, None, None]
+        hu = anat.hu
+        cand = hull & slab & ~anat.lungs & (hu >= HEART_HU_RANGE[0]) & (hu <= HEART_HU_RANGE[1])
+        if anat.bone is not None:
+            cand &= ~ndi.binary_dilation(anat.bone, _S26)
+        for k in ("liver", "spleen"):
+            if k in out:
+                cand &= ~ndi.binary_dilation(out[k], _S26)
+        cand = ndi.binary_opening(cand, _S6)
+        lab, n, sizes = _components(cand)
+        if not n or sizes.max() * pet.voxel_volume_ml < HEART_MIN_VOLUME_ML:
+            prov.warn(f"heart not estimated: no mediastinal soft-tissue component of "
+                      f"{HEART_MIN_VOLUME_ML:g} mL between the lungs")
+            return
+        out["heart"] = lab == int(np.argmax(sizes))
+        rules["heart"] = "heart_mediastinal_soft_tissue"
+
+    def _thyroid(self, g, anat, out, rules, prov) -> None:
+        pet = self.pet
+        if not g["has_lungs"]:
+            return
+        z, y, dx = g["z"], g["y"], g["dx"]
+        zone = anat.body & ((z >= g["z_apex"] - THYROID_BELOW_APEX_MM)
+                            & (z <= g["z_apex"] + THYROID_ABOVE_APEX_MM))[:, None, None]
+        zone &= (dx <= THYROID_MAX_MIDLINE_MM)[None, None, :] & ~anat.lungs
+        # anterior neck: in front of the centre of the body in each slice
+        rows = anat.body.sum(axis=2)  # [k, j]
+        cy_k = (rows * y[None, :]).sum(axis=1) / np.maximum(rows.sum(axis=1), 1)
+        zone &= y[None, :, None] < cy_k[:, None, None]
+        hu = ndi.gaussian_filter(np.asarray(anat.hu, np.float32), 0.7)
+        cand = zone & (hu >= THYROID_HU_RANGE[0]) & (hu <= THYROID_HU_RANGE[1])
+        if anat.bone is not None:
+            cand &= ~ndi.binary_dilation(anat.bone, _S26)
+        lab, n, sizes = _components(cand)
+        keep = np.zeros(pet.shape, bool)
+        for c in np.argsort(sizes)[::-1][:2]:
+            v = sizes[c] * pet.voxel_volume_ml
+            if c and THYROID_MIN_VOLUME_ML <= v <= THYROID_MAX_VOLUME_ML:
+                keep |= lab == c
+        if not keep.any():
+            prov.warn("thyroid_gland not estimated: no iodine-dense soft tissue in the anterior "
+                      "neck at the level of the lung apices")
+            return
+        out["thyroid_gland"] = keep
+        rules["thyroid_gland"] = "thyroid_iodine_density"
+
+    def _bowel(self, sm, ref, g, anat, out, rules, prov) -> None:
+        pet = self.pet
+        z = g["z"]
+        z_low = g["z_base"] - 400.0
+        if "urinary_bladder" in out:
+            kb = np.flatnonzero(out["urinary_bladder"].any(axis=(1, 2)))
+            z_low = float(np.median(z[kb]))
+        zone = anat.body & ((z <= g["z_base"]) & (z >= z_low))[:, None, None] & ~anat.lungs
+        zone &= anat.body_depth_mm() > SOFT_TISSUE_WALL_MARGIN_MM
+        if anat.bone is not None:
+            zone &= ~ndi.binary_dilation(anat.bone, _S26)
+        taken = np.zeros(pet.shape, bool)
+        for k in ("liver", "spleen", "kidney_left", "kidney_right", "urinary_bladder", "heart"):
+            if k in out:
+                taken |= out[k]
+        zone &= ~ndi.binary_dilation(taken, _S26) if taken.any() else zone
+        hu = ndi.gaussian_filter(np.asarray(anat.hu, np.float32), 1.0)
+        sp = g["sp_kji"]
+        # uptake: extended components of bowel-level uptake
+        cand = zone & (sm >= BOWEL_MIN_UPTAKE_X_REFERENCE * ref) & (hu >= BOWEL_HU_RANGE[0]) & (
+            hu <= BOWEL_HU_RANGE[1])
+        lab, n, sizes = _components(cand)
+        bowel = np.zeros(pet.shape, bool)
+        for c in range(1, n + 1):
+            if sizes[c] * pet.voxel_volume_ml < BOWEL_MIN_COMPONENT_ML:
+                continue
+            m = lab == c
+            if _major_axis_mm(m, sp) >= BOWEL_MIN_EXTENT_MM:
+                bowel |= m
+        # colon: faecal density or gas, extended
+        gas = zone & (np.asarray(anat.hu) < BOWEL_GAS_MAX_HU)
+        col = zone & (hu >= COLON_HU_RANGE[0]) & (hu <= COLON_HU_RANGE[1])
+        if gas.any():
+            col |= ndi.binary_dilation(gas, _S26) & zone
+        col = ndi.binary_opening(col, _S6) & ~bowel
+        lab, n, sizes = _components(col)
+        colon = np.zeros(pet.shape, bool)
+        for c in range(1, n + 1):
+            if sizes[c] * pet.voxel_volume_ml < COLON_MIN_COMPONENT_ML:
+                continue
+            m = lab == c
+            if _major_axis_mm(m, sp) >= COLON_MIN_EXTENT_MM:
+                colon |= m
+        if bowel.any():
+            med = float(np.median(sm[bowel]))
+            hot = bowel & (sm >= BOWEL_HOT_X_MEDIAN * med)
+            lab, n, sizes = _components(hot)
+            duo = np.zeros(pet.shape, bool)
+            for c in range(1, n + 1):
+                m = lab == c
+                if (sizes[c] * pet.voxel_volume_ml >= BOWEL_MIN_COMPONENT_ML
+                        and _major_axis_mm(m, sp) >= BOWEL_MIN_EXTENT_MM):
+                    duo |= m
+            if duo.any():
+                out["duodenum"] = duo
+                rules["duodenum"] = "bowel_extended_uptake (hot segment)"
+            out["small_bowel"] = bowel & ~duo
+            rules["small_bowel"] = "bowel_extended_uptake"
+        if colon.any():
+            out["colon"] = colon
+            rules["colon"] = "colon_faecal_density"
+        for k in ("small_bowel", "duodenum", "colon"):
+            if k in out:
+                out[k] = self._protect_focal(out[k], sm, sp)
+                if not out[k].any():
+                    del out[k]
+        missing = [k for k in ("small_bowel", "duodenum", "colon") if k not in out]
+        if missing:
+            prov.warn(f"bowel parts not estimated from CT+PET ({', '.join(missing)}): no extended "
+                      "bowel-like uptake or faecal/gas density found; supply masks to exclude "
+                      "bowel uptake")

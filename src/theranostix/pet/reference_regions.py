@@ -40,7 +40,7 @@ from theranostix.core.errors import InvalidInputError, UnsupportedInputError
 from theranostix.core.image import Image
 from theranostix.core.provenance import Provenance
 from theranostix.core.resample import resample_to, resample_to_spacing
-from theranostix.pet.anatomy import CtMasks, ct_masks, largest_component, require_hu
+from theranostix.pet.anatomy import CtMasks, ct_masks, fill_holes_per_slice, largest_component, require_hu
 
 # ----------------------------------------------------------------------------- parameters
 LIVER_SPHERE_DIAMETER_MM: float = 30.0  #: PERCIST 1.0 liver VOI (Wahl 2009)
@@ -58,6 +58,11 @@ SPLEEN_SLAB_BELOW_LUNG_BASE_MM: float = 150.0
 SPLEEN_SLAB_ABOVE_LUNG_BASE_MM: float = 40.0
 LIVER_MIN_VOLUME_ML: float = 300.0  #: smaller candidates are not called liver
 SPLEEN_MIN_VOLUME_ML: float = 40.0
+SPLEEN_KIDNEY_CLEARANCE_VOXELS: int = 1  #: kidneys (holes filled) dilated by this before the spleen search
+#: CT+PET spleen: its uptake must be >= this x the liver mean. Spleen/liver SUV ratio: about
+#: 1.3 PSMA-11, 0.9 PSMA-1007, 0.8-0.9 FDG, 2-3 SSTR (tracer profiles of the twins,
+#: twin/data/tracers.yaml); muscle is 0.15-0.35 x liver, so a candidate below 0.5 x is not spleen
+SPLEEN_MIN_X_LIVER: float = 0.5
 UPTAKE_HOMOGENEITY_TOLERANCE: float = 0.5  #: keep voxels within +/-50 % of the organ median
 SPLEEN_HOT_LIMIT_X_LIVER: float = 3.5  #: SSTR spleen/liver can reach ~3; PSMA kidney/liver ~4-5
 ORGAN_UPTAKE_PERCENTILE: float = 90.0  #: CT+PET estimate: organ level near this candidate percentile
@@ -442,8 +447,15 @@ def body_midline_x(anat: PetCtAnatomy, x: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- liver and spleen
 def _organ_under_lung(anat: PetCtAnatomy, side: str, hu_range: tuple[float, float],
                       below_mm: float, above_mm: float, min_volume_ml: float,
-                      name: str, hot_limit: float | None = None) -> tuple[np.ndarray | None, str]:
-    """CT+PET organ estimate under the right (liver) or left (spleen) hemidiaphragm."""
+                      name: str, hot_limit: float | None = None,
+                      exclude: np.ndarray | None = None,
+                      min_uptake: float | None = None) -> tuple[np.ndarray | None, str]:
+    """CT+PET organ estimate under the right (liver) or left (spleen) hemidiaphragm.
+
+    ``exclude``: voxels never part of the organ (e.g. the kidneys, dilated, for the spleen).
+    ``min_uptake``: voxels whose smoothed PET (sigma 1 voxel) is below it are left out before the
+    largest component is taken (so muscle or bowel next to the spleen cannot win).
+    """
     assert anat.hu is not None and anat.body is not None and anat.lungs is not None
     pet = anat.pet
     x, y, z = axis_coordinates(pet)
@@ -459,6 +471,10 @@ def _organ_under_lung(anat: PetCtAnatomy, side: str, hu_range: tuple[float, floa
     cand = (anat.hu >= hu_range[0]) & (anat.hu <= hu_range[1]) & (depth > SOFT_TISSUE_WALL_MARGIN_MM)
     cand &= ~ndi.binary_dilation(anat.lungs) & ~ndi.binary_dilation(anat.bone, iterations=2)
     cand &= slab[:, None, None] & side_cols[None, None, :]
+    if exclude is not None:
+        cand &= ~exclude
+    if min_uptake is not None:
+        cand &= ndi.gaussian_filter(pet.array.astype(np.float32), 1.0) >= min_uptake
     if side == "left":  # the spleen is posterolateral
         cy = float((anat.body.sum(axis=(0, 2)) * y).sum() / max(anat.body.sum(), 1))
         cand &= (y > cy - 10.0)[None, :, None]
@@ -562,6 +578,7 @@ def spleen_reference(
     pet: Image, ct: Image | None = None, organ_masks: dict[str, np.ndarray] | None = None, *,
     anatomy: PetCtAnatomy | None = None, diameter_mm: float = SPLEEN_SPHERE_DIAMETER_MM,
     exclude_outliers: bool = True, liver_mean: float | None = None,
+    kidneys: np.ndarray | None = None,
 ) -> ReferenceRegion:
     """Spleen reference sphere (for [18F]PSMA-1007 miPSMA scoring).
 
@@ -569,6 +586,17 @@ def spleen_reference(
     the left lung base (``x`` > midline + 30 mm, posterior half). With ``liver_mean`` (the liver
     reference mean), voxels hotter than ``SPLEEN_HOT_LIMIT_X_LIVER`` x that value (the upper pole
     of a PSMA-avid kidney) are left out before the spleen's uptake level is estimated.
+
+    ``kidneys`` (boolean mask on the PET grid, e.g. from ``organ_masks`` or the CT+PET estimate):
+    the kidneys with holes filled (renal sinus, medulla) and dilated by
+    ``SPLEEN_KIDNEY_CLEARANCE_VOXELS`` are removed from the candidate first (the kidney medulla
+    and the blurred cortex edge have spleen-like uptake; rule ``spleen_not_kidney``). Without
+    a kidney mask, the blobs with smoothed PET >= ``SPLEEN_HOT_LIMIT_X_LIVER`` x ``liver_mean``
+    are removed the same way. The found candidate must then still pass the volume check
+    (``SPLEEN_MIN_VOLUME_ML``), and with ``liver_mean`` only voxels with smoothed uptake
+    >= ``SPLEEN_MIN_X_LIVER`` x the liver mean are candidates, and the spleen's median uptake must
+    lie within ``SPLEEN_MIN_X_LIVER``-``SPLEEN_HOT_LIMIT_X_LIVER`` x the liver mean; otherwise the
+    spleen is "not found" with the reason: right or absent.
     """
     if organ_masks and "spleen" in organ_masks:
         return _from_user_mask("spleen", pet, organ_masks["spleen"], diameter_mm, exclude_outliers)
@@ -578,11 +606,34 @@ def spleen_reference(
     if anat.hu is None:
         return _not_found("spleen", method, "no CT and no spleen mask", prov)
     hot = SPLEEN_HOT_LIMIT_X_LIVER * liver_mean if liver_mean else None
+    if organ_masks and kidneys is None:
+        ks = [organ_masks[k] for k in ("kidney_left", "kidney_right") if k in organ_masks]
+        if ks:
+            kidneys = np.logical_or.reduce(ks)
+    if (kidneys is None or not np.asarray(kidneys).any()) and liver_mean and anat.body is not None:
+        # no kidney mask: the kidney-hot blobs (smoothed PET >= SPLEEN_HOT_LIMIT_X_LIVER x liver)
+        sm = ndi.gaussian_filter(pet.array.astype(np.float32), 1.0)
+        kidneys = anat.body & (sm >= SPLEEN_HOT_LIMIT_X_LIVER * liver_mean)
+        method += "+hot_blobs_removed"
+    elif kidneys is not None:
+        method += "+kidneys_removed"
+    kid_zone = None
+    if kidneys is not None and np.asarray(kidneys).any():
+        kid_zone = ndi.binary_dilation(fill_holes_per_slice(np.asarray(kidneys, bool)),
+                                       np.ones((3, 3, 3), bool),
+                                       iterations=SPLEEN_KIDNEY_CLEARANCE_VOXELS)
     organ, why = _organ_under_lung(anat, "left", SPLEEN_HU_RANGE, SPLEEN_SLAB_BELOW_LUNG_BASE_MM,
                                    SPLEEN_SLAB_ABOVE_LUNG_BASE_MM, SPLEEN_MIN_VOLUME_ML, "spleen",
-                                   hot_limit=hot)
+                                   hot_limit=hot, exclude=kid_zone,
+                                   min_uptake=SPLEEN_MIN_X_LIVER * liver_mean if liver_mean else None)
     if organ is None:
         return _not_found("spleen", method, why, prov)
+    if liver_mean:
+        level = float(np.median(pet.array[organ]))
+        if not SPLEEN_MIN_X_LIVER * liver_mean <= level <= SPLEEN_HOT_LIMIT_X_LIVER * liver_mean:
+            return _not_found("spleen", method, (
+                f"the spleen candidate's uptake ({level:.2f}) is outside {SPLEEN_MIN_X_LIVER:g}-"
+                f"{SPLEEN_HOT_LIMIT_X_LIVER:g} x the liver mean ({liver_mean:.2f}): not spleen"), prov)
     return _sphere_region("spleen", method, pet, organ, diameter_mm, prov, margin_mm=4.0)
 
 
