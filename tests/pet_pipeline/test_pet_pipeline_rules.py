@@ -105,3 +105,39 @@ def test_ct_on_another_frame_is_refused():
                units="HU", frame_of_reference_uid="1.2.4")
     with pytest.raises(InvalidInputError, match="frame of reference"):
         analyze_study(pet, ct, tracer="psma-ga68")
+
+
+def _bladder_and_prostate(with_lesion: bool):
+    """A hot bladder (SUV 40) with, just below it, a 12-mm prostate primary (SUV 12) or nothing,
+    blurred by the 5-mm PSF on 4-mm voxels; organ masks for bladder and prostate."""
+    from scipy import ndimage
+
+    n = 40
+    g = (np.arange(n) + 0.5) * 4.0
+    zz, yy, xx = np.meshgrid(g, g, g, indexing="ij")
+    c = np.array([80.0, 80.0, 80.0])
+    bladder = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (zz - c[2]) ** 2 <= 30.0 ** 2
+    pc = c - np.array([0.0, 0.0, 38.0])
+    prostate = (xx - pc[0]) ** 2 + (yy - pc[1]) ** 2 + (zz - pc[2]) ** 2 <= 14.0 ** 2
+    lesion = (xx - pc[0]) ** 2 + (yy - pc[1]) ** 2 + (zz - pc[2] - 4.0) ** 2 <= 6.0 ** 2
+    truth = np.full((n, n, n), 0.6, np.float32)
+    truth[prostate] = 2.5
+    truth[bladder] = 40.0
+    if with_lesion:
+        truth[lesion] = 12.0
+    arr = ndimage.gaussian_filter(truth, (5.0 / 2.3548) / 4.0)
+    img = Image(arr.astype(np.float32), spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0), units="SUVbw")
+    pet = SimpleNamespace(image=img, administration=None, provenance=None, patient=None,
+                          reference_time=None, suv_kind="bw")
+    return pet, {"urinary_bladder": bladder, "prostate": prostate}, lesion
+
+
+def test_prostate_primary_abutting_the_bladder_is_kept_and_bladder_tail_is_not_a_lesion():
+    pet, masks, lesion = _bladder_and_prostate(with_lesion=True)
+    r = analyze_study(pet, None, tracer="psma-ga68", organ_masks=masks)
+    hits = [les for les in r.lesions.lesions if (r.labels.array == les.lesion_id)[lesion].any()]
+    assert len(hits) == 1 and hits[0].site == "prostate"
+    # without the primary, the bladder's PSF tail in the prostate gland is no lesion
+    pet0, masks0, _ = _bladder_and_prostate(with_lesion=False)
+    r0 = analyze_study(pet0, None, tracer="psma-ga68", organ_masks=masks0)
+    assert r0.lesions.lesions == []
