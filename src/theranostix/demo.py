@@ -300,8 +300,10 @@ def step_followup(st: DemoState) -> None:
 
     fu_pet = load_pet(st.twin.series_path("pet", "followup"))
     fu_ct = load_ct(st.twin.series_path("ct", "followup"))
+    # the twin's organ map is the follow-up's too (one anatomy, one frame of reference), as a user's
+    # per-scan organ masks would be
     fu = analyze_study(fu_pet, fu_ct, tracer="auto", organ_masks=_organ_masks_on(st, fu_pet.image))
-    ass = assess_response(st.analysis, [fu], criteria=("recip", "percist"), on_registration_failure="flag")
+    ass = assess_response(st.analysis, [fu], criteria=("recip", "percist", "ppp"))
     fa = ass.followups[0]
     dos = st.results.get("dosimetry")
     tl = build_timeline(st.analysis, followups=[fu], dosimetry=[dos] if dos is not None else [], assessment=ass)
@@ -320,7 +322,9 @@ def step_followup(st: DemoState) -> None:
         "figures": [{"path": st.rel(fig), "caption": "Patient timeline"}],
         "tables": [{"caption": "Response criteria", "columns": ["criterion", "category", "reasons (first three)"],
                     "rows": crit_rows}],
-        "notes": [f"warning: {f}" for f in fa.flags]})
+        "notes": [f"PERCIST follow-up liver VOI: "
+                  f"{fa.values.get('followup_reference_regions', {}).get('liver', {}).get('method', '–')}"]
+        + [f"warning: {f}" for f in fa.flags]})
 
 
 def step_plan(st: DemoState) -> None:

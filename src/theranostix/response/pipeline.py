@@ -27,7 +27,9 @@ optionally the CT, SUV image and lesion label map) and, for each follow-up:
    * PERCIST 1.0 -- SULpeak of the hottest lesion (``suv_peak_global``, PERCIST/QIBA 1 cm^3 sphere)
      with ``SUL = SUVbw x LBM / weight``, LBM by Janmahasatian 2005
      (:func:`theranostix.core.body_size.lbm_janmahasatian_kg`); liver (or blood-pool) reference
-     from ``reference_regions``; uptake times; TLG = total lesion activity in SUL.mL.
+     from ``reference_regions`` -- on the follow-up, by default, the baseline liver VOI carried
+     through the registration (:mod:`theranostix.response.reference_voi`), the follow-up's own
+     VOI as recorded fallback; uptake times; TLG = total lesion activity in SUL.mL.
    * PPP -- new lesions split into distant / regional by site, existing-lesion changes (longest
      diameter and SUVmax) and the optional clinical inputs ``psa_progression`` and
      ``confirmed_within_3_months``.
@@ -53,6 +55,7 @@ from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATI
 from theranostix.response.percist import PercistScan, percist
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
 from theranostix.response.recip import recip
+from theranostix.response.reference_voi import carry_reference_voi
 from theranostix.response.tracking import LesionObservation, TrackingResult, track_lesions
 
 __all__ = ["CRITERIA", "ComparabilityCheck", "RegistrationSummary", "LesionChange",
@@ -289,6 +292,44 @@ def _max_in_sphere(image: Any, centre_lps_mm: np.ndarray, radius_mm: float) -> f
     return float(sub.reshape(-1)[inside].max())
 
 
+def _followup_reference(baseline: Any, fu: Any, reg: Any, mode: str, flags: list[str],
+                        registration_ok: bool = True) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Follow-up liver reference at the baseline VOI location (see ``follow_reference``).
+
+    Returns the override regions for the follow-up (``{"liver": {...}}`` or empty) and what was
+    done, for the provenance: method used, the carried and the automatic values, fallback reason.
+    """
+    auto = _region(fu, "liver")
+    info: dict[str, Any] = {"liver": {"mode": mode, "method": "automatic",
+                                      "automatic": None if auto is None else
+                                      {k: auto.get(k) for k in ("mean", "sd", "method", "centre_mm")}}}
+    if mode == "automatic":
+        return {}, info
+    f_suv = getattr(fu, "suv", None)
+    if not registration_ok:
+        why = "the registration failed its quality check: the baseline VOI cannot be carried"
+        carried = None
+    elif f_suv is None:
+        why = "follow-up SUV image not available"
+        carried = None
+    else:
+        organs, names = getattr(fu, "organs", None), getattr(fu, "organ_names", None) or {}
+        liver_labels = [int(k) for k, v in names.items() if str(v).lower().startswith("liver")]
+        f_lab = getattr(fu, "labels", None)
+        carried, why = carry_reference_voi(
+            _region(baseline, "liver"), f_suv, name="liver",
+            baseline_to_followup=None if reg is None else reg.baseline_to_followup,
+            followup_organs=organs if liver_labels else None, organ_labels=liver_labels,
+            followup_lesion_labels=f_lab)
+    if carried is None:
+        info["liver"]["fallback_reason"] = why
+        flags.append(f"follow-up liver reference: automatic VOI used ({why})")
+        return {}, info
+    info["liver"].update(method="baseline_voi_carried", text=why,
+                         carried={k: carried[k] for k in ("mean", "sd", "centre_mm")})
+    return {"liver": carried}, info
+
+
 def _ne(criterion: str, why: str) -> CriterionResult:
     prov = Provenance()
     prov.warn(why)
@@ -322,6 +363,7 @@ def assess_response(
     max_weight_rel_diff: float = MAX_WEIGHT_REL_DIFF,
     criterion_options: dict[str, dict[str, Any]] | None = None,
     registration_options: dict[str, Any] | None = None,
+    follow_reference: Literal["carried", "automatic"] = "carried",
 ) -> ResponseAssessment:
     """Assess every follow-up PET analysis against the baseline analysis.
 
@@ -369,6 +411,12 @@ def assess_response(
         Extra keyword options per criterion, e.g. ``{"recip": {"pd_boundary": ">"}}``.
     registration_options
         Extra keyword options of :func:`register_followup` (e.g. ``working_spacing_mm``).
+    follow_reference
+        Follow-up liver reference for PERCIST: ``"carried"`` (default, what a reader does and
+        PERCIST asks for: a sphere of the baseline VOI's size at the baseline VOI centre mapped
+        through the registration, :func:`theranostix.response.reference_voi.carry_reference_voi`;
+        the follow-up's automatic VOI is the fallback, recorded in the flags and in
+        ``values["followup_reference_regions"]``) or ``"automatic"`` (each scan's own VOI).
 
     Raises
     ------
@@ -389,6 +437,9 @@ def assess_response(
     if on_registration_failure not in ("refuse", "flag"):
         raise InvalidInputError(f"unknown on_registration_failure {on_registration_failure!r}",
                                 where="on_registration_failure", fix="use refuse or flag")
+    if follow_reference not in ("carried", "automatic"):
+        raise InvalidInputError(f"unknown follow_reference {follow_reference!r}",
+                                where="follow_reference", fix="use carried or automatic")
     opts = {k.lower(): dict(v) for k, v in (criterion_options or {}).items()}
     prov = Provenance(parameters={
         "criteria": crit, "register": register, "deformable": deformable, "min_ncc": min_ncc,
@@ -397,7 +448,7 @@ def assess_response(
         "min_new_lesion_volume_ml": min_new_lesion_volume_ml, "criterion_options": opts,
         "new_lesion_baseline_fraction": new_lesion_baseline_fraction,
         "new_lesion_min_uptake": new_lesion_min_uptake,
-        "registration_options": registration_options or {},
+        "registration_options": registration_options or {}, "follow_reference": follow_reference,
         "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
     tracer = str(baseline.tracer)
     if "percist" in crit and not _is_fdg(tracer):
@@ -539,10 +590,14 @@ def assess_response(
         new_ids = [int(i) for i in new_ids if i is not None]
         n_new = len(new_ids)
         f_burden = _burden(fu)
+        ref_override, ref_info = (_followup_reference(baseline, fu, reg, follow_reference, flags,
+                                                      registration_ok=summary.accepted or not summary.performed)
+                                  if "percist" in crit else ({}, {}))
         values: dict[str, Any] = {
             "baseline_tv_ml": float(b_burden.total_volume_ml), "followup_tv_ml": float(f_burden.total_volume_ml),
             "baseline_n_lesions": len(b_les), "followup_n_lesions": len(f_les), "new_lesions": n_new,
-            "n_matched": tracking.n_matched, "n_disappeared": tracking.n_disappeared}
+            "n_matched": tracking.n_matched, "n_disappeared": tracking.n_disappeared,
+            "followup_reference_regions": ref_info}
 
         # ---- criteria
         results: dict[str, CriterionResult] = {}
@@ -554,7 +609,8 @@ def assess_response(
                 results["recip"] = _ne("RECIP 1.0", f"RECIP not evaluable: {exc.message}")
         if "percist" in crit:
             results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
-                                               opts.get("percist", {}), values)
+                                               opts.get("percist", {}), values, ref_override)
+            results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
         if "ppp" in crit:
             n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
             existing = []
@@ -590,10 +646,12 @@ def assess_response(
                               provenance=prov)
 
 
-def _percist_scan(res: Any, factor: float) -> PercistScan:
+def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = None) -> PercistScan:
     les = _lesions(res)
     peak = max((float(x.suv_peak_global) for x in les), default=None)
-    liver, bp = _region(res, "liver"), _region(res, "blood_pool")
+    regions = regions or {}
+    liver = regions.get("liver") or _region(res, "liver")
+    bp = regions.get("blood_pool") or _region(res, "blood_pool")
     b = _burden(res)
     return PercistScan(
         sul_peak=None if peak is None else peak * factor,
@@ -606,12 +664,12 @@ def _percist_scan(res: Any, factor: float) -> PercistScan:
 
 
 def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
-                  values: dict) -> CriterionResult:
+                  values: dict, followup_regions: dict[str, dict] | None = None) -> CriterionResult:
     try:
         fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
     except InvalidInputError as exc:
         return _ne("PERCIST 1.0", f"PERCIST not evaluable: SUL needs {exc.message}")
-    sb, sf = _percist_scan(baseline, fb), _percist_scan(fu, ff)
+    sb, sf = _percist_scan(baseline, fb), _percist_scan(fu, ff, followup_regions)
     values.update(baseline_sul_factor=fb, followup_sul_factor=ff, baseline_sul_peak=sb.sul_peak,
                   followup_sul_peak=sf.sul_peak)
     opts = dict(options)
