@@ -59,19 +59,7 @@ HOT_NODE_DIAMETERS_MM = (2.0, 2.5, 3.0)
 TRACER, NUCLIDE, FWHM, VOXEL = "psma-ga68", "Ga-68", 5.0, 4.0
 NOISE_SIGMA_VOXELS = 1.0  # twin PET noise: white noise smoothed by a Gaussian of 1 voxel
 
-#: twin structure names -> organ-mask names used by the pipeline
-TWIN_TO_MASK = {
-    "kidney_left_cortex": "kidney_left", "kidney_left_medulla": "kidney_left",
-    "kidney_right_cortex": "kidney_right", "kidney_right_medulla": "kidney_right",
-    "bladder": "urinary_bladder", "parotid_left": "parotid_gland_left",
-    "parotid_right": "parotid_gland_right", "submandibular_left": "submandibular_gland_left",
-    "submandibular_right": "submandibular_gland_right", "lacrimal_left": "lacrimal_gland_left",
-    "lacrimal_right": "lacrimal_gland_right", "blood_pool": "aorta", "thyroid": "thyroid_gland",
-    "adrenal_left": "adrenal_gland_left", "adrenal_right": "adrenal_gland_right",
-    "liver": "liver", "spleen": "spleen", "small_bowel": "small_bowel", "colon": "colon",
-    "duodenum": "duodenum", "stomach": "stomach", "prostate": "prostate", "lung_left": "lung_left",
-    "lung_right": "lung_right", "brain": "brain", "heart": "heart", "pancreas": "pancreas",
-}
+from theranostix.twin.truth import TWIN_TO_ORGAN_MASK  # noqa: E402  (one map for every twin-as-user-masks use)
 
 
 def make_case(seed: int, pattern: str) -> Path:
@@ -118,9 +106,9 @@ def make_case(seed: int, pattern: str) -> Path:
     org_names: dict[int, str] = {}
     org_on = resample_to(anat.labels, noisy, "nearest", 0).array
     for v, name in anat.names.items():
-        if name in TWIN_TO_MASK:
+        if name in TWIN_TO_ORGAN_MASK:
             org[org_on == v] = v
-            org_names[int(v)] = TWIN_TO_MASK[name]
+            org_names[int(v)] = TWIN_TO_ORGAN_MASK[name]
     WORK.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(

@@ -47,19 +47,7 @@ PATTERNS = ("nodal", "oligometastatic", "disseminated", "localized")
 TRACER, NUCLIDE, FWHM_MM, VOXEL_MM = "psma-ga68", "Ga-68", 5.0, 4.0
 MEASUREMENT_CV = 0.15
 N_SAMPLES = 1000
-#: twin structure -> organ-mask name (as a TotalSegmentator-like user mask would be called)
-TWIN_TO_MASK = {
-    "kidney_left_cortex": "kidney_left", "kidney_left_medulla": "kidney_left",
-    "kidney_right_cortex": "kidney_right", "kidney_right_medulla": "kidney_right",
-    "parotid_left": "parotid_gland_left", "parotid_right": "parotid_gland_right",
-    "submandibular_left": "submandibular_gland_left",
-    "submandibular_right": "submandibular_gland_right",
-    "lacrimal_left": "lacrimal_gland_left", "lacrimal_right": "lacrimal_gland_right",
-    "blood_pool": "aorta", "liver": "liver", "spleen": "spleen", "lung_left": "lung_left",
-    "lung_right": "lung_right", "heart": "heart", "small_bowel": "small_bowel", "colon": "colon",
-    "duodenum": "duodenum", "stomach": "stomach", "prostate": "prostate", "bladder": "urinary_bladder",
-    "brain": "brain", "thyroid": "thyroid_gland", "pancreas": "pancreas",
-}
+from theranostix.twin.truth import TWIN_TO_ORGAN_MASK  # noqa: E402  (one map for every twin-as-user-masks use)
 GROUPS = {"kidneys": ("kidney_left_cortex", "kidney_left_medulla", "kidney_right_cortex",
                       "kidney_right_medulla"),
           "salivary_glands": ("parotid_left", "parotid_right", "submandibular_left",
@@ -128,8 +116,8 @@ def make_case(seed: int, pattern: str) -> dict:
     lab = anat.labels.array
     masks = {}
     for v, n in anat.names.items():
-        if n in TWIN_TO_MASK:
-            mk = TWIN_TO_MASK[n]
+        if n in TWIN_TO_ORGAN_MASK:
+            mk = TWIN_TO_ORGAN_MASK[n]
             masks[mk] = masks[mk] | (lab == v) if mk in masks else lab == v
     ideal = compute_diagnostic_uptake(suv, None, masks, lesion_labels=dis.labels.array, ct=anat.hu,
                                       scan_time_h=1.0, patient_weight_kg=w, sex="male",
@@ -145,8 +133,8 @@ def make_case(seed: int, pattern: str) -> dict:
     on_pet = resample_to(anat.labels, pet_suv, "nearest", 0).array
     pmasks = {}
     for v, n in anat.names.items():
-        if n in TWIN_TO_MASK:
-            mk = TWIN_TO_MASK[n]
+        if n in TWIN_TO_ORGAN_MASK:
+            mk = TWIN_TO_ORGAN_MASK[n]
             pmasks[mk] = pmasks[mk] | (on_pet == v) if mk in pmasks else on_pet == v
     pmasks = {k: m for k, m in pmasks.items() if m.any()}
     inj = datetime(2026, 1, 1, 9, 0)

@@ -8,19 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-#: twin structure -> organ-mask name (the twin's labels stand in for user masks, e.g. TotalSegmentator)
-TWIN_TO_MASK = {
-    "kidney_left_cortex": "kidney_left", "kidney_left_medulla": "kidney_left",
-    "kidney_right_cortex": "kidney_right", "kidney_right_medulla": "kidney_right",
-    "bladder": "urinary_bladder", "parotid_left": "parotid_gland_left",
-    "parotid_right": "parotid_gland_right", "submandibular_left": "submandibular_gland_left",
-    "submandibular_right": "submandibular_gland_right", "lacrimal_left": "lacrimal_gland_left",
-    "lacrimal_right": "lacrimal_gland_right", "blood_pool": "aorta", "thyroid": "thyroid_gland",
-    "adrenal_left": "adrenal_gland_left", "adrenal_right": "adrenal_gland_right",
-    "liver": "liver", "spleen": "spleen", "small_bowel": "small_bowel", "colon": "colon",
-    "duodenum": "duodenum", "stomach": "stomach", "prostate": "prostate", "heart": "heart",
-    "pancreas": "pancreas", "lung_left": "lung_left", "lung_right": "lung_right",
-}
+from theranostix.twin.truth import TWIN_TO_ORGAN_MASK
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +28,8 @@ def twin(tmp_path_factory):
     on_pet = resample_to(organs, pet.image, "nearest", 0).array
     masks: dict[str, np.ndarray] = {}
     for v, name in truth["organ_labels"].items():
-        if name in TWIN_TO_MASK:
-            key = TWIN_TO_MASK[name]
+        if name in TWIN_TO_ORGAN_MASK:
+            key = TWIN_TO_ORGAN_MASK[name]
             m = on_pet == int(v)
             masks[key] = masks[key] | m if key in masks else m
     result = analyze_study(pet, ct, organ_masks=masks)

@@ -22,7 +22,25 @@ from pydantic import BaseModel, Field
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 
+#: Twin structure name -> the organ-mask name a TotalSegmentator-like user mask would carry (what
+#: :mod:`theranostix.pet.organ_masks` expects). Used wherever the twin's labels stand in for user
+#: organ masks (benchmarks, tests). Structures not listed (muscle, fat, bone, marrow ...) are not
+#: organ masks. ``blood_pool`` (the great vessels) is named ``aorta``.
+TWIN_TO_ORGAN_MASK: dict[str, str] = {
+    "kidney_left_cortex": "kidney_left", "kidney_left_medulla": "kidney_left",
+    "kidney_right_cortex": "kidney_right", "kidney_right_medulla": "kidney_right",
+    "bladder": "urinary_bladder", "parotid_left": "parotid_gland_left",
+    "parotid_right": "parotid_gland_right", "submandibular_left": "submandibular_gland_left",
+    "submandibular_right": "submandibular_gland_right", "lacrimal_left": "lacrimal_gland_left",
+    "lacrimal_right": "lacrimal_gland_right", "blood_pool": "aorta", "thyroid": "thyroid_gland",
+    "adrenal_left": "adrenal_gland_left", "adrenal_right": "adrenal_gland_right",
+    "liver": "liver", "spleen": "spleen", "small_bowel": "small_bowel", "colon": "colon",
+    "duodenum": "duodenum", "stomach": "stomach", "prostate": "prostate", "lung_left": "lung_left",
+    "lung_right": "lung_right", "brain": "brain", "heart": "heart", "pancreas": "pancreas",
+}
+
 __all__ = [
+    "TWIN_TO_ORGAN_MASK",
     "Anatomy",
     "TrueLesion",
     "Disease",
