@@ -54,3 +54,15 @@ class QuantitationError(InvalidInputError):
 
 class ComputationError(TheranostixError):
     """An analysis could not produce a trustworthy result (e.g. a fit did not converge)."""
+
+
+def invalid_input_from_validation(exc: Exception, what: str, *, where: str | Path | None = None,
+                                  fix: str | None = None) -> InvalidInputError:
+    """An :class:`InvalidInputError` naming the first problem of a pydantic ``ValidationError``.
+
+    Message: ``"invalid <what>: <message> (at <field path>)"`` (``top`` for the document itself).
+    """
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    first = errors[0] if errors else {"msg": str(exc), "loc": ()}
+    loc = ".".join(str(x) for x in first.get("loc", ()))
+    return InvalidInputError(f"invalid {what}: {first['msg']} (at {loc or 'top'})", where=where, fix=fix)

@@ -27,7 +27,7 @@ import math
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from theranostix.core.errors import InvalidInputError
+from theranostix.core.errors import InvalidInputError, invalid_input_from_validation
 from theranostix.core.provenance import Provenance
 from theranostix.dosimetry.radiobiology import bed, g_factor, g_factor_mono
 from theranostix.planning.prediction import LN2, Z95, DosePrediction, Interval
@@ -88,10 +88,8 @@ def cycle_dosimetry_from_json(text: str, where: str = "prior dosimetry") -> Cycl
     try:
         return CycleDosimetry.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first.get("loc", ()))
-        raise InvalidInputError(f"invalid cycle dosimetry: {first['msg']} (at {loc or 'top'})",
-                                where=where, fix="see docs/planning.md for the format") from exc
+        raise invalid_input_from_validation(exc, "cycle dosimetry", where=where,
+                                            fix="see docs/planning.md for the format") from exc
 
 
 def log_sd_from_cv(cv: float) -> float:

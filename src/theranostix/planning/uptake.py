@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from theranostix.core.errors import InvalidInputError
+from theranostix.core.errors import InvalidInputError, invalid_input_from_validation
 from theranostix.core.image import Image
 from theranostix.core.patient import Administration
 from theranostix.core.provenance import Provenance
@@ -153,10 +153,8 @@ def diagnostic_uptake_from_json(text: str, where: str = "uptake JSON") -> Diagno
     try:
         return DiagnosticUptake.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first.get("loc", ()))
-        raise InvalidInputError(f"invalid diagnostic uptake: {first['msg']} (at {loc or 'top'})",
-                                where=where, fix="see docs/planning.md for the format") from exc
+        raise invalid_input_from_validation(exc, "diagnostic uptake", where=where,
+                                            fix="see docs/planning.md for the format") from exc
 
 
 def canonical_region(name: str) -> str | None:
