@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hot-first-seed", type=int, default=500)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-estimate", action="store_true", help="skip the CT+PET organ-estimate run")
+    ap.add_argument("--pipeline-only", action="store_true",
+                    help="only the default pipeline with organ masks (quick A/B runs while developing)")
     args = ap.parse_args(argv)
     from theranostix.pet.evaluation import summarize_detection
     from theranostix.pet.pipeline import analyze_study
@@ -263,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                                                             organs=True)}
     if not args.no_estimate:
         runs["pipeline, CT+PET organ estimate"] = dict(profile=None, organs=False)
+    if args.pipeline_only:
+        runs = {k: v for k, v in runs.items() if k.startswith("pipeline (")}
     sp = [(args.first_seed + i, PATTERNS[i % len(PATTERNS)]) for i in range(args.n)]
     evals, pooled, times, cases, t_make = run_cases(sp, runs, analyze_study)
     lines = ["# Detection benchmark (PSMA twins)", "",

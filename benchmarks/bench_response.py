@@ -120,7 +120,7 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
     tot = {k: [0, 0, 0, 0] for k in NEW_LESION_SETTINGS}  # exact, spurious (truth 0), missed (truth > 0), pairs
     for seed, cyc, pattern in pairs_for("psma-ga68"):
         d = WORK / f"twin_{seed}_{cyc}_{pattern}"
-        it = WORK / f"imaging_truth_psma-ga68_{seed}_{cyc}_{pattern}.json"
+        it = WORK / f"imaging_truth_v2_psma-ga68_{seed}_{cyc}_{pattern}.json"
         if not (d / ANALYSIS_CACHE[arm].format(tp="followup") / "analysis.json").is_file() or not it.is_file():
             continue
         n_true = json.loads(it.read_text())["n_new_visible"]
@@ -294,7 +294,7 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     Per lesion on each scan: the lesion signal = noise-free PET - noise-free PET of the same body
     without lesions (blur and voxelisation are linear); visible when the Rose CNR of the signal's
     half-maximum blob, against the expected noise SD at the local background (the twin's noise
-    model, ``pet_noise_counts_per_bqml``; correlated noise counted by its correlation volume),
+    model, ``pet_noise_counts_per_bqml``; the SD of the blob mean exact for its correlated noise),
     reaches ``ROSE_K``; avid when its noise-free SUVmax reaches the noise-free liver SUVmean.
     SULpeak from the noise-free image (1 cm^3 sphere, best position within the lesion). Liver:
     30 mm sphere at the deepest point of the true liver (same place on both scans: one anatomy),
@@ -316,9 +316,14 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     def sigma_suv(bg_suv: float) -> float:  # voxel SD (SUV) of the twin's noise at this level
         return math.sqrt(max(bg_suv, 0.0) / (g * k))
 
-    # correlated noise (Gaussian sigma 1 voxel, unit variance): sum of the autocorrelation
-    # = 1 / sum(kernel^2) = (2 sqrt(pi) s)^3 voxels
+    # correlated noise (white noise smoothed by a Gaussian of sigma 1 voxel): the SD of the mean
+    # over the blob is computed exactly from its autocorrelation (pet.evaluation.region_mean_noise_sd,
+    # the same as bench_detection); the earlier shortcut sqrt(max(1, N / V_corr)) with
+    # V_corr = (2 sqrt(pi) s)^3 = 44.5 voxels under-stated lesion CNRs by up to ~1.9x.
+    from theranostix.pet.evaluation import region_mean_noise_sd, smoothed_white_noise_autocorrelation
+
     v_corr = (2.0 * math.sqrt(math.pi) * 1.0) ** 3
+    rho = smoothed_white_noise_autocorrelation(1.0)
     organs = np.rint(resample_to(an.labels, grid, interpolation="nearest").array).astype(np.int64)
     liver_ids = [i for i, n in an.names.items() if n == "liver"]
     liver = np.isin(organs, liver_ids)
@@ -361,7 +366,7 @@ def imaging_truth(m: dict, tracer: str) -> dict:
             else:
                 c_mean = float(dl[blob].mean())
                 bg = float(bl0[blob].mean())
-                cnr = c_mean / sigma_suv(bg) * math.sqrt(max(1.0, n_hm / v_corr)) if bg > 0 else float("inf")
+                cnr = (c_mean / region_mean_noise_sd(blob, sigma_suv(bg), rho)) if bg > 0 else float("inf")
             inside = np.linalg.norm(w - cen[n], axis=-1) <= rad[n] + VOXEL_MM / 2.0
             if not inside.any():
                 inside = region & (dl == dmax)
@@ -383,7 +388,7 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     bp = m["organ_suv_followup"].get("blood_pool")
     out = {"tracer": tracer, "v": 2, "baseline": sb, "followup": sf,
            "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]], "rose_k": ROSE_K,
-           "v_corr_voxels": v_corr, "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
+           "v_corr_voxels": v_corr, "rose_noise": "exact region-mean SD (smoothed white noise, sigma 1 voxel)", "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
            "blood_pool_suv_followup": bp}
     out.update(imaging_categories(out, "visible"))
     out.update({f"{k}_avid": v for k, v in imaging_categories(out, "visible_avid").items()})
@@ -419,18 +424,26 @@ def truth_analysis_img(suv, ct, truth_labels, truth_lesions, tracer, patient, re
 
 
 def organ_masks_on(labels_img, names: dict, grid) -> dict:
-    """The twin's organ labels as named masks on the PET grid (as imported user masks would be)."""
+    """The twin's organ labels as named masks on the PET grid (as imported user masks would be).
+
+    Twin structure names are renamed to the organ-mask names a segmentation tool would give
+    (``twin.truth.TWIN_TO_ORGAN_MASK``, the map bench_detection uses: e.g. the twin's great-vessel
+    ``blood_pool`` -> ``aorta``); structures a tool would not deliver (fat, muscle, marrow, ...) are
+    left out. Before 2026-11-24 this benchmark passed the twin's own names, so ``blood_pool`` was
+    not recognised as an organ and its noise peaks were segmented as lesions.
+    """
     from dataclasses import replace
 
+    from theranostix.twin.truth import TWIN_TO_ORGAN_MASK
     from theranostix.workflows.dosimetry_study import structure_masks
 
-    img = replace(labels_img, metadata={**labels_img.metadata,
-                                        "label_names": {str(k): v for k, v in names.items()}})
+    mapped = {str(k): TWIN_TO_ORGAN_MASK[v] for k, v in names.items() if v in TWIN_TO_ORGAN_MASK}
+    img = replace(labels_img, metadata={**labels_img.metadata, "label_names": mapped})
     return structure_masks([img], grid)
 
 
 def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
-    cache = WORK / f"imaging_truth_{tracer}_{seed}_{cycles}_{pattern}.json"
+    cache = WORK / f"imaging_truth_v2_{tracer}_{seed}_{cycles}_{pattern}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     truth_doc = None
@@ -700,7 +713,7 @@ def _rows(tracer: str, arm: str) -> list[dict]:
         if not f.is_file():
             continue
         r = json.loads(f.read_text())
-        it = WORK / f"imaging_truth_{tracer}_{s}_{c}_{p}.json"
+        it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
         if "error" not in r and it.is_file():
             r["imaging"] = {k: json.loads(it.read_text()).get(k) for k in IMAGING_KEYS}
         rows.append(r)
@@ -711,7 +724,7 @@ def fix_imaging_truth(tracers=("psma-ga68", "fdg")) -> None:
     """(Re)compute imaging-truth caches of an older version (PSMA: not built from the cached truth.json)."""
     todo = [(t, s, c, p) for t in tracers for s, c, p in pairs_for(t)]
     for tracer, s, c, p in todo:
-        it = WORK / f"imaging_truth_{tracer}_{s}_{c}_{p}.json"
+        it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
         if it.is_file():
             old = json.loads(it.read_text())
             if old.get("v") == 2 and old.get("source"):
@@ -807,10 +820,11 @@ TRUTH_DEFINITIONS = [
     "(`twin.scanners.simulate_pet(..., noise=False)`: PSF 5 mm FWHM + positron range, 4 mm voxels), "
     "once with and once without the lesions; their difference is each lesion's signal. A lesion is "
     "**visible** when the Rose contrast-to-noise ratio of its half-maximum blob reaches k = 5 (Rose, "
-    "J Opt Soc Am 1948): CNR = mean signal / sigma(background) x sqrt(max(1, N_blob / V_corr)), with "
-    "sigma the voxel noise SD the twin's noise model gives at the local background level "
-    "(`pet_noise_counts_per_bqml`) and V_corr = (2 sqrt(pi) s)^3 = 44.5 voxels the correlation volume of "
-    "its noise (s = 1 voxel). RECIP: PSMA-VOL = sum of the true volumes of the visible lesions; new "
+    "J Opt Soc Am 1948): CNR = mean signal / SD of the noise mean over the blob, with the voxel noise SD "
+    "the twin's noise model gives at the local background level (`pet_noise_counts_per_bqml`) and the "
+    "SD of the blob mean computed exactly for its correlated noise (white noise smoothed by a Gaussian of "
+    "1 voxel; `pet.evaluation.region_mean_noise_sd`, as in the detection benchmark; until 2026-11-24 the "
+    "shortcut sqrt(max(1, N_blob / 44.5)) was used, which under-stated CNRs by up to ~1.9x). RECIP: PSMA-VOL = sum of the true volumes of the visible lesions; new "
     "lesions = visible new lesions. PERCIST: SULpeak = best 1 cm^3 sphere (centre inside the lesion) on "
     "the noise-free image, of the hottest visible lesion; liver = 30 mm sphere at the deepest point of the "
     "true liver (the same place on both scans), SULmean from the noise-free image, SD = the expected noise "

@@ -141,3 +141,27 @@ def test_prostate_primary_abutting_the_bladder_is_kept_and_bladder_tail_is_not_a
     pet0, masks0, _ = _bladder_and_prostate(with_lesion=False)
     r0 = analyze_study(pet0, None, tracer="psma-ga68", organ_masks=masks0)
     assert r0.lesions.lesions == []
+
+
+def test_contour_hosts_are_the_organs_then_bone_and_exclude_whole_excluded_organs():
+    from theranostix.pet.pipeline import _contour_hosts, host_organ_labels
+
+    shape = (6, 6, 6)
+    prostate = np.zeros(shape, bool)
+    prostate[1:3, 1:3, 1:3] = True
+    kidney = np.zeros(shape, bool)
+    kidney[4:, 4:, 4:] = True
+    liver = np.zeros(shape, bool)
+    liver[:2, 4:, :2] = True
+    bone = np.zeros(shape, bool)
+    bone[2:4, :, :] = True
+    masks = {"prostate": prostate, "kidney_left": kidney, "liver": liver}
+    host = _contour_hosts(masks, "psma-ga68", bone)
+    assert host[1, 1, 1] > 0 and host[0, 4, 0] > 0 and host[1, 1, 1] != host[0, 4, 0]
+    assert host[5, 5, 5] == 0  # kidney: excluded whole, never a host
+    assert host[2, 1, 1] == host[1, 1, 1]  # organ mask wins over bone
+    assert host[3, 5, 0] == host.max() and host.max() not in host[prostate | liver]  # bone elsewhere
+    # the significance hosts leave out the focal-rule organs (liver) and keep the prostate
+    sig = host_organ_labels(masks, "psma-ga68", focal_rule_organs=False)
+    assert sig[1, 1, 1] > 0 and sig[0, 4, 0] == 0 and sig[5, 5, 5] == 0
+    assert _contour_hosts({}, "psma-ga68", None) is None

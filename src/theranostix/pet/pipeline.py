@@ -360,6 +360,45 @@ def focal_organ_exclusion(suv: np.ndarray, organ: np.ndarray, *, k: float = ORGA
                                "threshold_suv": round(thr, 4)}
 
 
+def host_organ_labels(masks: dict[str, np.ndarray], tracer: str, *,
+                      focal_rule_organs: bool = True) -> np.ndarray | None:
+    """Integer label map of the organs a lesion can sit in and be contoured against.
+
+    Every organ mask except the tracer's whole-excluded organs (:data:`WHOLE_EXCLUSION_PREFIXES`),
+    numbered in name order (0 = no organ); used by the adaptive contour as the lesion's background
+    tissue (``segmentation.host_background``). With ``focal_rule_organs=False`` the organs under
+    the focal rule (physiological and :data:`BACKGROUND_ORGANS`, whose lesions already had to
+    stand out of the organ's noise) are left out too: the organs the significance rule judges a
+    lesion against (``segmentation.lesion_local_significance``; for PSMA: prostate gland, lungs).
+    ``None`` without masks.
+    """
+    organs = physiological_organs(TRACERS[tracer][1])
+    names = sorted(o for o, m in masks.items() if m.any()
+                   and not (o in organs and o.startswith(WHOLE_EXCLUSION_PREFIXES))
+                   and (focal_rule_organs or not (o in organs or o in BACKGROUND_ORGANS)))
+    if not names:
+        return None
+    out = np.zeros(next(iter(masks.values())).shape, np.int32)
+    for i, o in enumerate(names, start=1):
+        out[masks[o]] = i
+    return out
+
+
+def _contour_hosts(masks: dict[str, np.ndarray], tracer: str,
+                   bone: np.ndarray | None) -> np.ndarray | None:
+    """Host tissues of the adaptive contour: the organ masks (:func:`host_organ_labels`) and,
+    where no organ mask lies, the CT bone mask as one more host (a bone lesion stands out of the
+    red marrow around it, not of the muscle and fat of its shell)."""
+    host = host_organ_labels(masks, tracer) if masks else None
+    if bone is None or not bone.any():
+        return host
+    if host is None:
+        return bone.astype(np.int32)
+    host = host.copy()
+    host[(host == 0) & bone] = int(host.max()) + 1
+    return host
+
+
 def _focal_zone(masks: dict[str, np.ndarray], tracer: str) -> np.ndarray | None:
     organs = physiological_organs(TRACERS[tracer][1])
     zone = None
@@ -598,14 +637,16 @@ def _eligibility(lesions: list[LesionMetrics], refs: dict[str, dict], tracer: st
 
 def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.ndarray | None,
                 site_rule: Any, prov: Provenance, organ_like: bool,
-                bone: np.ndarray | None = None, excl: np.ndarray | None = None) -> Any:
+                bone: np.ndarray | None = None, excl: np.ndarray | None = None,
+                significance_hosts: np.ndarray | None = None) -> Any:
     """Drop (recorded) false-positive patterns of the threshold/detector output:
 
     * spill-over: lesions holding no local maximum of the smoothed, un-masked PET
       (:data:`LOCAL_MAX_WINDOW_VOXELS`, :data:`SPILLOVER_SIGMA_VOXELS`) and not rising towards
       another lesion: a PSF tail of a hotter neighbour (excluded organ) has no peak of its own;
     * noise: threshold lesions whose SUVmax is less than :data:`LOCAL_SIGNIFICANCE_K` robust
-      noise SDs above their own tissue's local background (``lesion_local_significance``);
+      noise SDs above their own tissue's local background (``lesion_local_significance``; inside
+      an organ of ``significance_hosts`` -- e.g. the prostate gland -- that organ's own voxels);
     * organ-like components (estimate mode only, :data:`ORGAN_LIKE_MIN_ML`);
     * single voxels inside the focal-rule organs (a real lesion seen through a 5-mm PSF covers
       more than one 4-mm voxel; a lone voxel there is noise or spill-over).
@@ -616,7 +657,8 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
     lab_arr = seg.labels.array
     flanks = set(lesions_without_own_peak(suv, lab_arr, sigma_voxels=SPILLOVER_SIGMA_VOXELS,
                                           window_voxels=LOCAL_MAX_WINDOW_VOXELS))
-    zsig = lesion_local_significance(suv, lab_arr, tissue_mask=bone, exclude_mask=excl)
+    zsig = lesion_local_significance(suv, lab_arr, tissue_mask=bone, exclude_mask=excl,
+                                     host_labels=significance_hosts)
     n_spill = n_noise = 0
     for les in seg.table.lesions:
         if les.lesion_id in flanks and site_kind(les.site) not in SPILLOVER_EXEMPT_SITE_KINDS:
@@ -721,12 +763,15 @@ def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
     prov.parameters["detection_profile"] = pname
     site_rule = make_site_rule(suv, masks, anat, prov) if (masks or anat.body is not None) else None
     seg = segment_lesions(suv, prof, exclude_mask=excl, bone_mask=anat.bone, body_mask=anat.body,
-                          liver_stats=liver_stats, site_rule=site_rule)
+                          liver_stats=liver_stats, site_rule=site_rule,
+                          host_labels=_contour_hosts(masks, key, anat.bone))
     for w in seg.provenance.warnings:
         prov.warn(w)
     seg = _postfilter(seg, suv, liver_stats.mean if liver_stats is not None else None,
                       _focal_zone(masks, key), site_rule, prov,
-                      organ_like=mask_source == "ct_pet_estimate", bone=anat.bone, excl=excl)
+                      organ_like=mask_source == "ct_pet_estimate", bone=anat.bone, excl=excl,
+                      significance_hosts=host_organ_labels(masks, key, focal_rule_organs=False)
+                      if masks else None)
     prov.parameters["thresholds_suv"] = seg.thresholds_suv
     prov.parameters["n_detections_small_lesion_detector"] = len(seg.detections)
     lesions = seg.table.lesions
@@ -750,5 +795,5 @@ def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
 
 
 __all__ = ["AnalysisResult", "TRACERS", "STATION_OFFSETS_MM", "analyze_study", "exclusion_mask",
-           "focal_organ_exclusion", "organ_label_image", "WHOLE_EXCLUSION_PREFIXES", "make_site_rule", "resolve_tracer",
+           "focal_organ_exclusion", "host_organ_labels", "organ_label_image", "WHOLE_EXCLUSION_PREFIXES", "make_site_rule", "resolve_tracer",
            "site_kind", "station_centres"]
