@@ -219,7 +219,7 @@ BINS = ["2-4", "4-6", "6-8", "8-10", "10-15", "15-20", "20+"]
 
 def table(evals, pooled, times, summarize_detection) -> tuple[list[str], dict]:
     hdr = ("| run | " + " | ".join(f"{b} mm" for b in BINS) + " | >= 4 mm (Rose-detectable) | "
-           "FP/patient | Dice >= 10 mm per-lesion / pooled | median wall / CPU time (s) |")
+           "FP/patient | Dice >= 10 mm per-lesion (all / detected) / pooled | median wall / CPU time (s) |")
     lines = [hdr, "|" + "---|" * (len(BINS) + 5)]
     results = {}
     for name, evs in evals.items():
@@ -234,13 +234,17 @@ def table(evals, pooled, times, summarize_detection) -> tuple[list[str], dict]:
         bigr = [m for m in big if m.rose_detectable]
         sens4r = sum(m.detected for m in bigr) / max(len(bigr), 1)
         dices = [m.dice for ev in evs for m in ev.matches if m.diameter_mm >= 10.0 and m.dice is not None]
+        ddet = [m.dice for ev in evs for m in ev.matches
+                if m.diameter_mm >= 10.0 and m.dice is not None and m.detected]
         i, u = pooled[name]
         dpool = 2.0 * i / u if u else float("nan")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {100 * sens4:.0f} % ({100 * sens4r:.0f} %) | "
-                     f"{s.false_positives_per_patient:.2f} | {np.mean(dices):.2f} / {dpool:.2f} | "
+                     f"{s.false_positives_per_patient:.2f} | {np.mean(dices):.2f} / {np.mean(ddet):.2f} / "
+                     f"{dpool:.2f} | "
                      f"{np.median(times[name][0]):.1f} / {np.median(times[name][1]):.1f} |")
         results[name] = dict(summary=s.model_dump(), sens_ge4=sens4, sens_ge4_rose=sens4r,
                              dice_ge10_per_lesion=float(np.mean(dices)) if dices else None,
+                             dice_ge10_per_detected_lesion=float(np.mean(ddet)) if ddet else None,
                              dice_ge10_pooled=dpool)
     return lines, results
 

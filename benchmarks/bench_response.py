@@ -803,10 +803,19 @@ def section_v2(tracer: str, arm: str) -> list[str]:
 
 
 BEFORE = [
-    "## Before this revision (2026-11-23 run, object truth only, PSMA pairs)", "",
+    "## Earlier revisions", "",
+    "2026-11-23 run, object truth only, PSMA pairs:", "",
     "| arm | RECIP agreement | PERCIST agreement | lesion matching >= 6 mm |", "|---|---|---|---|",
     "| fully automatic (CT+PET organ estimate) | 5/20 = 25.0 % | 11/20 = 55.0 % | 143/148 = 96.6 % |",
     "| truth lesion lists | 17/20 = 85.0 % | 8/20 = 40.0 % | 191/191 = 100.0 % |", "",
+    "2026-11-24 01:45 UTC (imaging truth with the Rose shortcut sqrt(max(1, N/44.5)); the twin organ labels "
+    "passed under the twin's own names, so the great-vessel `blood_pool` was no organ):", "",
+    "| tracer | arm | criterion | vs imaging truth | lesion matching >= 6 mm |", "|---|---|---|---|---|",
+    "| psma-ga68 | analyze_study, organ masks | RECIP | 7/20 = 35.0 % | 141/141 = 100.0 % |",
+    "| psma-ga68 | analyze_study, CT+PET organ estimate | RECIP | 10/20 = 50.0 % | 137/137 = 100.0 % |",
+    "| psma-ga68 | truth lesion lists | RECIP | 17/20 = 85.0 % | 191/191 = 100.0 % |",
+    "| fdg | analyze_study, organ masks | PERCIST | 15/20 = 75.0 % | 75/75 = 100.0 % |",
+    "| fdg | truth lesion lists | PERCIST | 16/20 = 80.0 % | 175/175 = 100.0 % |", "",
 ]
 
 TRUTH_DEFINITIONS = [
@@ -881,7 +890,7 @@ def write_doc_v2() -> None:
         if vc.is_file():
             lines += [f"## PSMA-VOL: where the measured volume deviates (arm {arm}, `--volume-check --arm {arm}`)",
                       "", vc.read_text(), ""]
-    notes = WORK / "notes_v2.md"
+    notes = ROOT / "benchmarks" / "bench_response_notes.md"  # the hand-written reading (tracked)
     if notes.is_file():
         lines += [notes.read_text(), ""]
     lines += [f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other engineers' jobs "

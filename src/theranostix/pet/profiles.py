@@ -155,9 +155,6 @@ class AdaptiveRefinement(BaseModel):
     at SUV 3); the hottest is re-contoured first, then every further local maximum (over a
     ``peak_window_voxels`` cube) of the component that no region covers yet is re-contoured at its
     own b + fraction x (peak_i - b), so that a cooler neighbour is not lost (up to ``max_peaks``).
-    With ``peak_smoothing_sigma_voxels`` > 0 the local maxima are looked for on the image smoothed
-    by a Gaussian of that sigma (noise maxima are suppressed, so a smaller ``peak_window_voxels``
-    can separate lesions closer together); peak_i is then the hottest voxel next to the maximum.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -168,7 +165,6 @@ class AdaptiveRefinement(BaseModel):
     max_iterations: int = Field(default=6, ge=1)
     secondary_peaks: bool = True
     peak_window_voxels: int = Field(default=5, ge=3)
-    peak_smoothing_sigma_voxels: float = Field(default=0.0, ge=0.0)
     max_peaks: int = Field(default=10, ge=1)
     shell_inner_mm: float = Field(default=10.0, gt=0)
     shell_width_mm: float = Field(default=10.0, gt=0)

@@ -473,17 +473,10 @@ def refine_adaptive(
         if not r.secondary_peaks:
             continue
         covered = region.copy()
-        smooth = r.peak_smoothing_sigma_voxels > 0
-        ps = ndimage.gaussian_filter(sub, r.peak_smoothing_sigma_voxels) if smooth else sub
-        local_max = (ps == ndimage.maximum_filter(ps, size=r.peak_window_voxels)) & comp & ~covered
+        local_max = (sub == ndimage.maximum_filter(sub, size=r.peak_window_voxels)) & comp & ~covered
         order = np.argwhere(local_max)
-        order = order[np.argsort(-ps[local_max])][: r.max_peaks]
+        order = order[np.argsort(-sub[local_max])][: r.max_peaks]
         for q in map(tuple, order):
-            if smooth:  # the hottest free voxel of the component next to the smoothed maximum
-                nb = tuple(slice(max(c - 1, 0), c + 2) for c in q)
-                vals = np.where(comp[nb] & ~covered[nb], sub[nb], -np.inf)
-                q = tuple(int(a + o.start) for a, o in zip(np.unravel_index(int(np.argmax(vals)),
-                                                                             vals.shape), nb))
             if covered[q]:
                 continue
             pq = float(sub[q])
