@@ -165,3 +165,39 @@ def test_contour_hosts_are_the_organs_then_bone_and_exclude_whole_excluded_organ
     sig = host_organ_labels(masks, "psma-ga68", focal_rule_organs=False)
     assert sig[1, 1, 1] > 0 and sig[0, 4, 0] == 0 and sig[5, 5, 5] == 0
     assert _contour_hosts({}, "psma-ga68", None) is None
+
+
+def test_a_lesion_holding_a_detector_centre_is_exempt_from_the_spillover_rule():
+    """A 2-voxel SUV >= 3 lesion on the flank of a hotter organ holds no local maximum of the
+    smoothed image: removed as spill-over, unless an accepted detection is centred in it."""
+    from scipy import ndimage
+
+    from theranostix.pet.detection import Detection
+    from theranostix.pet.metrics import lesion_table
+    from theranostix.pet.pipeline import _postfilter
+    from theranostix.pet.segmentation import LesionSegmentation
+    from theranostix.pet.profiles import load_profile
+
+    truth = np.full((24, 24, 24), 0.5, np.float32)
+    truth[6:18, 6:18, 4:10] = 30.0  # hot organ (its voxels are no lesion)
+    arr = ndimage.gaussian_filter(truth, (5.0 / 2.3548) / 4.0)
+    img = Image(arr, spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0), units="SUVbw")
+    labels = np.zeros(arr.shape, np.int32)
+    labels[12, 12:14, 10] = 1  # flank voxels just outside the organ, SUV > 3
+    assert (arr[labels == 1] > 3).all()
+    table = lesion_table(img, labels, methods={1: "threshold"})
+
+    def run(detections):
+        seg = LesionSegmentation(table=table, labels=img.with_array(labels, units="label"),
+                                 detections=detections, profile=load_profile("psma-adaptive"))
+        prov = Provenance()
+        return _postfilter(seg, img, None, None, None, prov, organ_like=False,
+                           excl=truth > 1.0), prov
+
+    out, prov = run([])
+    assert out.table.lesions == [] and prov.parameters["n_removed_spillover_no_local_max"] == 1
+    det = Detection(index_kji=(12, 12, 10), position_lps_mm=(40.0, 48.0, 48.0), cnr=9.0,
+                    contrast_suv=2.0, noise_sd_suv=0.2, background_suv=0.5, peak_suv=4.0,
+                    tuned_diameter_mm=3.0, n_voxels=2)
+    out, prov = run([det])
+    assert len(out.table.lesions) == 1 and prov.parameters["n_spillover_exempt_detector_centre"] == 1

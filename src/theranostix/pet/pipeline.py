@@ -644,6 +644,8 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
     * spill-over: lesions holding no local maximum of the smoothed, un-masked PET
       (:data:`LOCAL_MAX_WINDOW_VOXELS`, :data:`SPILLOVER_SIGMA_VOXELS`) and not rising towards
       another lesion: a PSF tail of a hotter neighbour (excluded organ) has no peak of its own;
+      exempt: prostate-site lesions (:data:`SPILLOVER_EXEMPT_SITE_KINDS`) and lesions holding the
+      centre of an accepted small-lesion detection (it passed the detector's Rose-level test);
     * noise: threshold lesions whose SUVmax is less than :data:`LOCAL_SIGNIFICANCE_K` robust
       noise SDs above their own tissue's local background (``lesion_local_significance``; inside
       an organ of ``significance_hosts`` -- e.g. the prostate gland -- that organ's own voxels);
@@ -657,6 +659,12 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
     lab_arr = seg.labels.array
     flanks = set(lesions_without_own_peak(suv, lab_arr, sigma_voxels=SPILLOVER_SIGMA_VOXELS,
                                           window_voxels=LOCAL_MAX_WINDOW_VOXELS))
+    # a lesion holding the centre of an accepted small-lesion detection already stood out of its
+    # local background at the Rose level: a node abutting a hotter organ (colon, bladder) has no
+    # peak of its own in the 1-voxel smoothed image, yet it is not that organ's PSF flank
+    detected = {int(lab_arr[tuple(d.index_kji)]) for d in seg.detections} - {0}
+    n_spill_kept = len(flanks & detected)
+    flanks -= detected
     zsig = lesion_local_significance(suv, lab_arr, tissue_mask=bone, exclude_mask=excl,
                                      host_labels=significance_hosts)
     n_spill = n_noise = 0
@@ -679,6 +687,7 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
             if focal_zone[m].mean() >= 0.5:
                 drop.append(les)
     prov.parameters["n_removed_spillover_no_local_max"] = n_spill
+    prov.parameters["n_spillover_exempt_detector_centre"] = n_spill_kept
     prov.parameters["n_removed_not_significant"] = n_noise
     if not drop:
         return seg
