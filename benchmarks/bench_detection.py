@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-estimate", action="store_true", help="skip the CT+PET organ-estimate run")
     ap.add_argument("--pipeline-only", action="store_true",
                     help="only the default pipeline with organ masks (quick A/B runs while developing)")
+    ap.add_argument("--estimate-only", action="store_true",
+                    help="only the fully automatic run (CT+PET organ estimate)")
     args = ap.parse_args(argv)
     from theranostix.pet.evaluation import summarize_detection
     from theranostix.pet.pipeline import analyze_study
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["pipeline, CT+PET organ estimate"] = dict(profile=None, organs=False)
     if args.pipeline_only:
         runs = {k: v for k, v in runs.items() if k.startswith("pipeline (")}
+    if args.estimate_only:
+        runs = {k: v for k, v in runs.items() if not v["organs"]}
     sp = [(args.first_seed + i, PATTERNS[i % len(PATTERNS)]) for i in range(args.n)]
     evals, pooled, times, cases, t_make = run_cases(sp, runs, analyze_study)
     lines = ["# Detection benchmark (PSMA twins)", "",

@@ -606,8 +606,8 @@ def matching_vs_truth(fa, analyses, t_b, t_f, truth) -> dict:
 
 
 ANALYSIS_CACHE = {"auto": "analysis_{tp}", "masks": "analysis_masks_{tp}", "final": "analysis_final_{tp}"}
-ARMS = {"final": "A (final run after the detector freeze, 01:20 UTC): analyze_study with the twin's organ labels "
-                 "as user organ masks",
+ARMS = {"final": "A: analyze_study with the twin's organ labels as user organ masks (renamed to organ-mask names; "
+                 "PSMA pairs, 2026-11-24 revision)",
         "masks": "A. analyze_study with the twin's organ labels as user organ masks",
         "auto": "A2. analyze_study fully automatic (CT+PET organ estimate)",
         "truth": "B. Truth lesion lists (truth label maps on the PET grid), real registration and tracking"}
@@ -873,10 +873,11 @@ def write_doc_v2() -> None:
             mo = sum(r["matching"]["correct"] for r in ok)
             head.append(f"| {tracer} | {arm} | {crit.upper()} | {a_i}/{n} = {100 * a_i / n:.1f} % | "
                         f"{a_o}/{n} = {100 * a_o / n:.1f} % | {mo}/{me} = {100 * mo / max(me, 1):.1f} % |")
-    lines += head + ["", "Arms: **final** = arm A rerun after the detector freeze (01:20 UTC); **masks** = arm A (analyze_study with the twin's organ labels given as user "
-                     "organ masks, as TotalSegmentator masks would be); **auto** = arm A2 (fully automatic, CT+PET "
-                     "organ estimate; PSMA rows rerun after the freeze, 01:26-01:36 UTC); **truth** = lesion lists from the truth label maps (isolates the response "
-                     "code from detection).", ""]
+    lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
+                     "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
+                     "arm A2 (fully automatic, CT+PET organ estimate); **truth** = lesion lists from the truth label maps "
+                     "(isolates the response code from detection). Every row of this revision was run on the code of "
+                     "2026-11-24 ~04:00 UTC; the dates of each arm's runs are in its section.", ""]
     for tracer in ("psma-ga68", "fdg"):
         for arm in ("final", "masks", "auto", "truth"):
             lines += section_v2(tracer, arm)

@@ -201,3 +201,30 @@ def test_a_lesion_holding_a_detector_centre_is_exempt_from_the_spillover_rule():
                     tuned_diameter_mm=3.0, n_voxels=2)
     out, prov = run([det])
     assert len(out.table.lesions) == 1 and prov.parameters["n_spillover_exempt_detector_centre"] == 1
+
+
+def test_detector_lesions_in_bone_must_stand_out_of_the_marrow():
+    """A detector lesion at SUV 2.2 in marrow at 1.2 +- 0.3 is marrow variation (z ~ 3): removed
+    in bone; the same lesion outside bone keeps the detector's own test."""
+    from theranostix.pet.metrics import lesion_table
+    from theranostix.pet.pipeline import _postfilter
+    from theranostix.pet.profiles import load_profile
+    from theranostix.pet.segmentation import LesionSegmentation
+
+    rng = np.random.default_rng(2)
+    arr = (1.2 + 0.3 * rng.standard_normal((24, 24, 24))).astype(np.float32)
+    labels = np.zeros(arr.shape, np.int32)
+    labels[12, 12, 12:14] = 1
+    arr[labels == 1] = 2.2
+    img = Image(arr, spacing=(4.0, 4.0, 4.0), origin=(0.0, 0.0, 0.0), units="SUVbw")
+    bone = np.ones(arr.shape, bool)
+
+    def run(bone_mask):
+        rule = (lambda m, im: "bone") if bone_mask is not None else (lambda m, im: "obturator_left")
+        table = lesion_table(img, labels, methods={1: "detector"}, site_rule=rule)
+        seg = LesionSegmentation(table=table, labels=img.with_array(labels, units="label"),
+                                 profile=load_profile("psma-adaptive"))
+        return _postfilter(seg, img, None, None, rule, Provenance(), organ_like=False, bone=bone_mask)
+
+    assert run(bone).table.lesions == []
+    assert len(run(None).table.lesions) == 1

@@ -646,7 +646,9 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
       another lesion: a PSF tail of a hotter neighbour (excluded organ) has no peak of its own;
       exempt: prostate-site lesions (:data:`SPILLOVER_EXEMPT_SITE_KINDS`) and lesions holding the
       centre of an accepted small-lesion detection (it passed the detector's Rose-level test);
-    * noise: threshold lesions whose SUVmax is less than :data:`LOCAL_SIGNIFICANCE_K` robust
+    * noise: threshold lesions (and detector lesions in bone: the detector's noise estimate does
+      not see the red marrow's structured variation) whose SUVmax is less than
+      :data:`LOCAL_SIGNIFICANCE_K` robust
       noise SDs above their own tissue's local background (``lesion_local_significance``; inside
       an organ of ``significance_hosts`` -- e.g. the prostate gland -- that organ's own voxels);
     * organ-like components (estimate mode only, :data:`ORGAN_LIKE_MIN_ML`);
@@ -672,7 +674,8 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
         if les.lesion_id in flanks and site_kind(les.site) not in SPILLOVER_EXEMPT_SITE_KINDS:
             n_spill += 1
             drop.append(les)
-        elif les.method == "threshold" and zsig.get(les.lesion_id, np.inf) < LOCAL_SIGNIFICANCE_K:
+        elif ((les.method == "threshold" or site_kind(les.site) == "bone")
+              and zsig.get(les.lesion_id, np.inf) < LOCAL_SIGNIFICANCE_K):
             n_noise += 1
             drop.append(les)
         elif (organ_like and liver_mean is not None and les.method == "threshold"
