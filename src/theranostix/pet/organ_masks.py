@@ -358,15 +358,44 @@ THYROID_MAX_VOLUME_ML: float = 80.0
 #:   major axis at 50 % of their peak < FOCAL_SPOT_MAX_EXTENT_MM) are cut out of the bowel masks
 FOCAL_SPOT_MIN_X_MEDIAN: float = 1.5
 FOCAL_SPOT_MAX_EXTENT_MM: float = 25.0
-BOWEL_MIN_UPTAKE_X_REFERENCE: float = 0.4
+#: focal_spot_kept: the loop level is the lower of the mask's median and its local mean over
+#: a cube of this size around the spot
+FOCAL_SPOT_LOCAL_WINDOW_MM: float = 44.0
+BOWEL_MIN_UPTAKE_X_REFERENCE: float = 0.25
+#: ... but never below this x the median smoothed uptake of the body-wall muscle (soft tissue of
+#: MUSCLE_HU_RANGE within SOFT_TISSUE_WALL_MARGIN_MM of the skin, same z range, 2 voxels away from
+#: the organs already found; not applied with fewer than 100 such voxels): bowel wall and
+#: content take up PSMA ligands above muscle (twin values: muscle 0.7, bowel 2.5-3, liver 4.9)
+BOWEL_MIN_X_MUSCLE: float = 2.0
+MUSCLE_HU_RANGE: tuple[float, float] = (10.0, 80.0)
+#: rectum_behind_bladder: cavity extension below the bladder centre (see _bowel)
+RECTUM_BELOW_BLADDER_MM: float = 40.0
+RECTUM_MAX_MIDLINE_MM: float = 45.0
 BOWEL_HU_RANGE: tuple[float, float] = (-60.0, 100.0)
 BOWEL_MIN_COMPONENT_ML: float = 5.0
 BOWEL_MIN_EXTENT_MM: float = 40.0
 BOWEL_HOT_X_MEDIAN: float = 1.4
+#: hot_bowel_own_level: the hot segment's mask is its voxels >= this fraction of its own
+#: 99th-percentile uptake (grown by HOT_BOWEL_GROW_VOXELS into voxels as hot and hotter than
+#: HOT_BOWEL_MIN_X_REFERENCE x the liver reference): the focal rule then works at the segment's own
+#: level (on 20 twins, hot duodenum at 2-4.5 x liver was left at a threshold 0.4 x its peak)
+HOT_BOWEL_CORE_FRACTION: float = 0.5
+HOT_BOWEL_GROW_VOXELS: int = 4
+HOT_BOWEL_MIN_X_REFERENCE: float = 1.3
 COLON_HU_RANGE: tuple[float, float] = (-70.0, -5.0)
 BOWEL_GAS_MAX_HU: float = -300.0
 COLON_MIN_COMPONENT_ML: float = 20.0
 COLON_MIN_EXTENT_MM: float = 60.0
+#: lacrimal_orbit_peak (lacrimal glands missed by the head-blob threshold): search box relative
+#: to the parotid centroid (z above it, lateral distance from the midline, and in front of it);
+#: the peak must reach LACRIMAL_MIN_X_BACKGROUND x the box median. [M] adult anatomy: the glands
+#: lie in the upper outer orbit, about 60-70 mm above and 80 mm in front of the parotids.
+LACRIMAL_ABOVE_PAROTID_MM: tuple[float, float] = (35.0, 100.0)
+LACRIMAL_LATERAL_MM: tuple[float, float] = (15.0, 55.0)
+LACRIMAL_ANTERIOR_OF_PAROTID_MM: float = 40.0
+LACRIMAL_MIN_X_BACKGROUND: float = 2.5
+#: a head blob smaller than this is completed by the orbit-peak rule (it is the gland's tip)
+LACRIMAL_MIN_BLOB_ML: float = 0.5
 #: organs the estimate may return besides the tracer's physiological organs: background organs
 #: that the pipeline treats with its focal rule (only uptake above the organ's own level can be a
 #: lesion), so noise peaks in them are not called lesions
@@ -420,7 +449,10 @@ class CtPetOrganEstimate:
     * ``bladder_fluid_growth``: hot midline seed below the kidneys grown over fluid-density CT;
     * ``head_gland_blobs``: parotid / submandibular / lacrimal glands (head blobs);
     * ``heart_mediastinal_soft_tissue``, ``thyroid_iodine_density``: CT background organs;
-    * ``bowel_extended_uptake`` (small bowel, duodenum) and ``colon_faecal_density``.
+    * ``bowel_extended_uptake`` (small bowel), ``hot_bowel_own_level`` (duodenum: hot bowel at
+      its own level), ``colon_faecal_density`` with ``rectum_behind_bladder``, and
+      ``focal_spot_kept`` (compact spots cut out of every bowel mask);
+    * ``lacrimal_orbit_peak``: lacrimal glands too small for the head-blob threshold.
     """
 
     name = "ct_pet_estimate"
@@ -533,12 +565,43 @@ class CtPetOrganEstimate:
                                    mask=allowed | organ)
 
     @staticmethod
+    def _hot_bowel_segment(comp: np.ndarray, sm: np.ndarray, ref: float, anat: PetCtAnatomy,
+                           out: dict[str, np.ndarray]) -> np.ndarray:
+        """Rule ``hot_bowel_own_level``: the hot bowel segment at its own level.
+
+        The core is the component's voxels >= ``HOT_BOWEL_CORE_FRACTION`` x its maximum
+        smoothed uptake P (the segment's own level: the focal rule's median then lies near
+        0.7 P, not at the level of the cooler loops around it). The core is grown by at most
+        ``HOT_BOWEL_GROW_VOXELS`` (26-connected) into voxels >= max(HOT_BOWEL_CORE_FRACTION x P,
+        ``HOT_BOWEL_MIN_X_REFERENCE`` x reference), not lung, bone, kidney or bladder: the part of
+        the loop that the cavity rule cut off next to the liver (hotter than the liver, so not
+        liver parenchyma) is joined back.
+        """
+        p = float(sm[comp].max())
+        level = HOT_BOWEL_CORE_FRACTION * p
+        core = comp & (sm >= level)
+        if not core.any():
+            return core
+        allowed = anat.body & (sm >= max(level, HOT_BOWEL_MIN_X_REFERENCE * ref))
+        if anat.lungs is not None:
+            allowed &= ~anat.lungs
+        if anat.bone is not None:
+            allowed &= ~anat.bone
+        for k in ("kidney_left", "kidney_right", "urinary_bladder"):
+            if k in out:
+                allowed &= ~out[k]
+        return ndi.binary_dilation(core, _S26, iterations=HOT_BOWEL_GROW_VOXELS,
+                                   mask=allowed | core)
+
+    @staticmethod
     def _protect_focal(mask: np.ndarray, sm: np.ndarray, sp: tuple[float, float, float]) -> np.ndarray:
         """Rule ``focal_spot_kept``: cut compact hot spots out of a bowel mask.
 
         Local maxima of the smoothed PET (3x3x3) inside the mask that reach
-        ``FOCAL_SPOT_MIN_X_MEDIAN`` x the mask's median are grown to 50 % of their peak above
-        that median (background-corrected); when that
+        ``FOCAL_SPOT_MIN_X_MEDIAN`` x the loop level are grown to 50 % of their peak above
+        that level (background-corrected). The loop level is the lower of the mask's median and
+        the mean of the mask's uptake in a cube of ``FOCAL_SPOT_LOCAL_WINDOW_MM`` around the
+        spot (a warm node beside cool loops is judged against them). When that
         blob is compact (major axis < ``FOCAL_SPOT_MAX_EXTENT_MM``: a node, not a bowel loop) it
         is removed from the mask with a 1-voxel rim, so the lesion rules still see it.
         """
@@ -550,15 +613,24 @@ class CtPetOrganEstimate:
         m, s = mask[box], sm[box]
         zone = ndi.binary_dilation(m, _S26)
         # peaks in the mask or on its rim (a node just outside a loop still reaches into it)
-        peaks = zone & (s == ndi.maximum_filter(s, size=3)) & (s >= FOCAL_SPOT_MIN_X_MEDIAN * med)
+        # the loop level around each voxel: mean of the mask's smoothed uptake in a cube of
+        # FOCAL_SPOT_LOCAL_WINDOW_MM (a warm node next to cool loops is judged against them, not
+        # against the median of a mask that also holds hot loops elsewhere)
+        w = max(3, int(round(FOCAL_SPOT_LOCAL_WINDOW_MM / max(sp))) | 1)
+        mf = m.astype(np.float32)
+        local = ndi.uniform_filter(s * mf, w) / np.maximum(ndi.uniform_filter(mf, w), 1e-6)
+        local = np.where(ndi.uniform_filter(mf, w) > 0.05, local, med)
+        level = np.minimum(local, med)
+        peaks = zone & (s == ndi.maximum_filter(s, size=3)) & (s >= FOCAL_SPOT_MIN_X_MEDIAN * level)
         cut = np.zeros(m.shape, bool)
         for k, j, i in np.argwhere(peaks):
             if cut[k, j, i]:
                 continue
             p = float(s[k, j, i])
-            # 50 % of the peak above the mask's level (background-corrected, as in the
+            lv = float(level[k, j, i])
+            # 50 % of the peak above the loop level (background-corrected, as in the
             # pipeline's adaptive contour): a node at 2 x bowel level stays a compact blob
-            lab, _ = ndi.label(zone & (s >= med + 0.5 * (p - med)), _S26)
+            lab, _ = ndi.label(zone & (s >= lv + 0.5 * (p - lv)), _S26)
             blob = lab == lab[k, j, i]
             if _major_axis_mm(blob, sp) < FOCAL_SPOT_MAX_EXTENT_MM:
                 cut |= ndi.binary_dilation(blob, _S26)
@@ -691,6 +763,57 @@ class CtPetOrganEstimate:
         for k in list(out):
             if k.startswith(("parotid", "submandibular", "lacrimal")):
                 rules[k] = "head_gland_blobs"
+        for side in ("left", "right"):
+            key = f"lacrimal_gland_{side}"
+            if key not in out or out[key].sum() * self.pet.voxel_volume_ml < LACRIMAL_MIN_BLOB_ML:
+                m = self._lacrimal_in_orbit(side, zp, anat, out)
+                if m is not None:
+                    out[key] = (out[key] | m) if key in out else m
+                    rules[key] = "lacrimal_orbit_peak"
+
+    def _lacrimal_in_orbit(self, side: str, z_parotid: float, anat: PetCtAnatomy,
+                           out: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Rule ``lacrimal_orbit_peak``: a lacrimal gland too small to pass the head-blob threshold
+        (under 1 mL: partial volume at 4-mm voxels reads it at a third of its uptake).
+
+        Search box (relative to the parotid centroids, from the twins' adult anatomy and the
+        usual head anatomy [M]): ``LACRIMAL_ABOVE_PAROTID_MM`` above the parotids,
+        ``LACRIMAL_LATERAL_MM`` from the midline on that side, and in front of the parotids by at
+        least ``LACRIMAL_ANTERIOR_OF_PAROTID_MM``; not bone. The smoothed peak must reach
+        ``LACRIMAL_MIN_X_BACKGROUND`` x the median of the box (orbit fat, brain, muscle). The gland
+        is the peak's 26-neighbours >= half of the peak (the pipeline adds its margin).
+        """
+        pet = self.pet
+        x, y, z = axis_coordinates(pet)
+        mid = body_midline_x(anat, x)
+        par = out.get(f"parotid_gland_{side}")
+        if par is None or not par.any():
+            return None
+        y_par = float(y[np.argwhere(par)[:, 1]].mean())
+        dx = (x - mid) if side == "left" else (mid - x)
+        box = (anat.body & ((z >= z_parotid + LACRIMAL_ABOVE_PAROTID_MM[0])
+                            & (z <= z_parotid + LACRIMAL_ABOVE_PAROTID_MM[1]))[:, None, None]
+               & (y <= y_par - LACRIMAL_ANTERIOR_OF_PAROTID_MM)[None, :, None]
+               & ((dx >= LACRIMAL_LATERAL_MM[0]) & (dx <= LACRIMAL_LATERAL_MM[1]))[None, None, :])
+        if anat.bone is not None:
+            box &= ~anat.bone
+        if box.sum() < 27:
+            return None
+        sl = ndi.find_objects(box.astype(np.uint8))[0]
+        sl = tuple(slice(max(0, b.start - 3), b.stop + 3) for b in sl)
+        sm = ndi.gaussian_filter(np.asarray(pet.array[sl], np.float32), ESTIMATE_SMOOTHING_SIGMA_VOXELS)
+        b = box[sl]
+        vals = np.where(b, sm, -np.inf)
+        k, j, i = np.unravel_index(int(np.argmax(vals)), vals.shape)
+        peak = float(sm[k, j, i])
+        if peak < LACRIMAL_MIN_X_BACKGROUND * float(np.median(sm[b])):
+            return None
+        seed = np.zeros(b.shape, bool)
+        seed[k, j, i] = True
+        blob = ndi.binary_dilation(seed, _S26, iterations=1, mask=sm >= 0.5 * peak) | seed
+        full = np.zeros(pet.shape, bool)
+        full[sl] = blob
+        return full
 
     def _heart(self, g, anat, out, rules, prov) -> None:
         pet = self.pet
@@ -764,33 +887,40 @@ class CtPetOrganEstimate:
             kb = np.flatnonzero(out["urinary_bladder"].any(axis=(1, 2)))
             z_low = float(np.median(z[kb]))
         zone = anat.body & ((z <= g["z_base"]) & (z >= z_low))[:, None, None] & ~anat.lungs
+        if "urinary_bladder" in out:
+            # rule rectum_behind_bladder: below the bladder's centre the cavity continues only
+            # behind the bladder's posterior wall, near the midline, down to
+            # RECTUM_BELOW_BLADDER_MM under its lowest slice (rectum and sigmoid; the prostate and
+            # the seminal vesicles, in front of the rectum, stay outside)
+            bl = out["urinary_bladder"]
+            y_post = float(g["y"][np.flatnonzero(bl.any(axis=(0, 2)))].max())
+            z_bot = float(z[kb].min()) - RECTUM_BELOW_BLADDER_MM
+            rect = (((z < z_low) & (z >= z_bot))[:, None, None]
+                    & (g["y"] > y_post)[None, :, None]
+                    & (g["dx"] <= RECTUM_MAX_MIDLINE_MM)[None, None, :])
+            zone |= anat.body & rect
         zone &= anat.body_depth_mm() > SOFT_TISSUE_WALL_MARGIN_MM
         if anat.bone is not None:
+            zone_colon = zone & ~anat.bone  # faecal density next to the pelvic bones is kept
             zone &= ~ndi.binary_dilation(anat.bone, _S26)
+        else:
+            zone_colon = zone.copy()
         taken = np.zeros(pet.shape, bool)
         for k in ("liver", "spleen", "kidney_left", "kidney_right", "urinary_bladder", "heart"):
             if k in out:
                 taken |= out[k]
-        zone &= ~ndi.binary_dilation(taken, _S26) if taken.any() else zone
+        if taken.any():
+            near_taken = ndi.binary_dilation(taken, _S26)
+            zone &= ~near_taken
+            zone_colon &= ~near_taken
         hu = ndi.gaussian_filter(np.asarray(anat.hu, np.float32), 1.0)
         sp = g["sp_kji"]
-        # uptake: extended components of bowel-level uptake
-        cand = zone & (sm >= BOWEL_MIN_UPTAKE_X_REFERENCE * ref) & (hu >= BOWEL_HU_RANGE[0]) & (
-            hu <= BOWEL_HU_RANGE[1])
-        lab, n, sizes = _components(cand)
-        bowel = np.zeros(pet.shape, bool)
-        for c in range(1, n + 1):
-            if sizes[c] * pet.voxel_volume_ml < BOWEL_MIN_COMPONENT_ML:
-                continue
-            m = lab == c
-            if _major_axis_mm(m, sp) >= BOWEL_MIN_EXTENT_MM:
-                bowel |= m
         # colon: faecal density or gas, extended
-        gas = zone & (np.asarray(anat.hu) < BOWEL_GAS_MAX_HU)
-        col = zone & (hu >= COLON_HU_RANGE[0]) & (hu <= COLON_HU_RANGE[1])
+        gas = zone_colon & (np.asarray(anat.hu) < BOWEL_GAS_MAX_HU)
+        col = zone_colon & (hu >= COLON_HU_RANGE[0]) & (hu <= COLON_HU_RANGE[1])
         if gas.any():
-            col |= ndi.binary_dilation(gas, _S26) & zone
-        col = ndi.binary_opening(col, _S6) & ~bowel
+            col |= ndi.binary_dilation(gas, _S26) & zone_colon
+        col = ndi.binary_opening(col, _S6)
         lab, n, sizes = _components(col)
         colon = np.zeros(pet.shape, bool)
         for c in range(1, n + 1):
@@ -799,19 +929,41 @@ class CtPetOrganEstimate:
             m = lab == c
             if _major_axis_mm(m, sp) >= COLON_MIN_EXTENT_MM:
                 colon |= m
+        # uptake: extended components of bowel-level uptake
+        # floor: BOWEL_MIN_X_MUSCLE x the body-wall muscle level (a low liver reference must not
+        # bring the threshold down to muscle and fat)
+        wall = (anat.body & (anat.body_depth_mm() <= SOFT_TISSUE_WALL_MARGIN_MM)
+                & (hu >= MUSCLE_HU_RANGE[0]) & (hu <= MUSCLE_HU_RANGE[1])
+                & ((z <= g["z_base"]) & (z >= z_low))[:, None, None])
+        if taken.any():
+            wall &= ~ndi.binary_dilation(taken, _S26, iterations=2)
+        muscle = float(np.median(sm[wall])) if wall.sum() >= 100 else 0.0
+        bowel_thr = max(BOWEL_MIN_UPTAKE_X_REFERENCE * ref, BOWEL_MIN_X_MUSCLE * muscle)
+        prov.parameters["bowel_uptake_threshold_suv"] = round(bowel_thr, 3)
+        # the colon (its own CT class and level) first: uptake components are sought outside it
+        cand = (zone & ~colon & (sm >= bowel_thr) & (hu >= BOWEL_HU_RANGE[0])
+                & (hu <= BOWEL_HU_RANGE[1]))
+        lab, n, sizes = _components(cand)
+        bowel = np.zeros(pet.shape, bool)
+        for c in range(1, n + 1):
+            if sizes[c] * pet.voxel_volume_ml < BOWEL_MIN_COMPONENT_ML:
+                continue
+            m = lab == c
+            if _major_axis_mm(m, sp) >= BOWEL_MIN_EXTENT_MM:
+                bowel |= m
         if bowel.any():
             med = float(np.median(sm[bowel]))
-            hot = bowel & (sm >= BOWEL_HOT_X_MEDIAN * med)
+            hot = bowel & (sm >= max(BOWEL_HOT_X_MEDIAN * med, HOT_BOWEL_MIN_X_REFERENCE * ref))
             lab, n, sizes = _components(hot)
             duo = np.zeros(pet.shape, bool)
             for c in range(1, n + 1):
                 m = lab == c
                 if (sizes[c] * pet.voxel_volume_ml >= BOWEL_MIN_COMPONENT_ML
                         and _major_axis_mm(m, sp) >= BOWEL_MIN_EXTENT_MM):
-                    duo |= m
+                    duo |= self._hot_bowel_segment(m, sm, ref, anat, out)
             if duo.any():
                 out["duodenum"] = duo
-                rules["duodenum"] = "bowel_extended_uptake (hot segment)"
+                rules["duodenum"] = "hot_bowel_own_level"
             out["small_bowel"] = bowel & ~duo
             rules["small_bowel"] = "bowel_extended_uptake"
         if colon.any():
