@@ -114,3 +114,16 @@ def test_significance_inside_a_host_organ_uses_the_organs_own_noise():
     assert host[1] == pytest.approx((3.5 - 2.5) / 0.3, rel=0.2)
     with pytest.raises(InvalidInputError, match="host label map"):
         lesion_local_significance(img, labels, host_labels=np.zeros((2, 2, 2), np.int32))
+
+
+def test_a_scan_without_lesions_round_trips_through_json():
+    """Burden of an empty lesion table: NaN SUVs are written as JSON null and read back as NaN
+    (a complete responder's follow-up analysis folder must be readable by `respond`)."""
+    from theranostix.pet.lesions import WholeBodyBurden
+    from theranostix.pet.metrics import lesion_table
+
+    img = Image(np.ones((5, 5, 5), np.float32), (4.0,) * 3, units="SUVbw")
+    table = lesion_table(img, np.zeros((5, 5, 5), np.int32))
+    assert table.lesions == [] and np.isnan(table.burden.suv_max_hottest)
+    back = WholeBodyBurden.model_validate_json(table.burden.model_dump_json())
+    assert back.n_lesions == 0 and np.isnan(back.suv_mean_whole_body) and np.isnan(back.suv_peak_hottest)

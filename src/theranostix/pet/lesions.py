@@ -15,9 +15,10 @@ segmentation and metric functions. Two ready-made rules are provided here:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
@@ -138,6 +139,12 @@ class WholeBodyBurden(BaseModel):
     suv_peak_hottest: float
     counts_by_site: dict[str, int]
     volume_ml_by_site: dict[str, float]
+
+    @field_validator("suv_mean_whole_body", "suv_max_hottest", "suv_peak_hottest", mode="before")
+    @classmethod
+    def _null_is_nan(cls, v: Any) -> Any:
+        """JSON has no NaN: a scan without lesions is written with ``null`` and read back as NaN."""
+        return float("nan") if v is None else v
 
 
 class LesionTable(BaseModel):
