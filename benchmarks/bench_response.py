@@ -876,8 +876,9 @@ def write_doc_v2() -> None:
     lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
                      "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
                      "arm A2 (fully automatic, CT+PET organ estimate); **truth** = lesion lists from the truth label maps "
-                     "(isolates the response code from detection). Every row of this revision was run on the code of "
-                     "2026-11-24 ~04:00 UTC; the dates of each arm's runs are in its section.", ""]
+                     "(isolates the response code from detection). The analysis arms were run on the final code of "
+                     "2026-11-24 (03:30-04:05 UTC); the truth arms (02:34 and 03:00 UTC) do not depend on the analysis "
+                     "code; each arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg"):
         for arm in ("final", "masks", "auto", "truth"):
             lines += section_v2(tracer, arm)
