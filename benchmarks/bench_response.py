@@ -322,7 +322,6 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     # V_corr = (2 sqrt(pi) s)^3 = 44.5 voxels under-stated lesion CNRs by up to ~1.9x.
     from theranostix.pet.evaluation import region_mean_noise_sd, smoothed_white_noise_autocorrelation
 
-    v_corr = (2.0 * math.sqrt(math.pi) * 1.0) ** 3
     rho = smoothed_white_noise_autocorrelation(1.0)
     organs = np.rint(resample_to(an.labels, grid, interpolation="nearest").array).astype(np.int64)
     liver_ids = [i for i, n in an.names.items() if n == "liver"]
@@ -388,7 +387,7 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     bp = m["organ_suv_followup"].get("blood_pool")
     out = {"tracer": tracer, "v": 2, "baseline": sb, "followup": sf,
            "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]], "rose_k": ROSE_K,
-           "v_corr_voxels": v_corr, "rose_noise": "exact region-mean SD (smoothed white noise, sigma 1 voxel)", "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
+           "rose_noise": "exact region-mean SD (smoothed white noise, sigma 1 voxel)", "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
            "blood_pool_suv_followup": bp}
     out.update(imaging_categories(out, "visible"))
     out.update({f"{k}_avid": v for k, v in imaging_categories(out, "visible_avid").items()})
