@@ -13,6 +13,7 @@ from theranostix.core.provenance import Provenance
 from theranostix.pet.pipeline import (
     STATION_OFFSETS_MM,
     analyze_study,
+    exclusion_mask,
     focal_organ_exclusion,
     resolve_tracer,
     site_kind,
@@ -54,6 +55,27 @@ def test_focal_rule_keeps_a_liver_lesion_and_excludes_normal_liver():
     assert excl[4, 20, 20]  # one-voxel margin around the organ
     # analytic threshold: smoothed median + 4 robust SD; noise SD 0.5 smoothed by sigma 1 voxel
     assert 6.0 < info["threshold_suv"] < 6.0 + 4 * 0.5
+
+
+def test_salivary_glands_get_the_focal_rule_for_fdg_and_are_whole_excluded_for_psma():
+    """FDG: the glands' moderate physiological uptake (SUV ~2, peaks near the PERCIST threshold) is
+    excluded by the focal rule, a focal lesion in the gland stays; PSMA: the gland goes whole."""
+    rng = np.random.default_rng(3)
+    arr = 0.5 + 0.05 * rng.standard_normal((30, 30, 30)).astype(np.float32)
+    gland = np.zeros(arr.shape, bool)
+    gland[8:20, 8:20, 8:20] = True
+    arr[gland] = 2.0 + 0.3 * rng.standard_normal(int(gland.sum())).astype(np.float32)
+    arr[12:15, 12:15, 12:15] = 9.0  # a metastasis in the gland
+    img = Image(arr, spacing=(4.0, 4.0, 4.0), units="SUVbw")
+    for tracer, rule in (("fdg", "smoothed SUV"), ("psma-ga68", "whole organ")):
+        prov = Provenance()
+        excl = exclusion_mask(img, {"submandibular_gland_right": gland}, tracer, prov)
+        info = prov.parameters["physiological_exclusion"]["submandibular_gland_right"]
+        assert info["rule"].startswith(rule)
+        if tracer == "fdg":
+            assert excl[gland].mean() > 0.9 and not excl[13, 13, 13]
+        else:
+            assert excl[gland].all()
 
 
 def test_station_centres_follow_the_bladder():

@@ -128,11 +128,16 @@ WHOLE_EXCLUSION_PREFIXES: tuple[str, ...] = ("kidney_", "urinary_bladder", "paro
                                              "heart")
 #: Organs with moderate background uptake that are not "physiological-uptake" organs of the
 #: tracer but whose own background can exceed a fixed SUV threshold (blood pool/myocardium,
-#: thyroid, stomach wall, pancreas, adrenals). When a mask is available the focal rule is applied
-#: to them too: only uptake standing out of the organ's own background can be a lesion.
+#: thyroid, stomach wall, pancreas, adrenals; for FDG also the salivary and lacrimal glands,
+#: whose physiological uptake, SUV ~1.5-3, is not on FDG's whole-exclusion list: on the FDG
+#: response twins a submandibular gland became a 5 mL "lesion" at SUVmax 3.7). When a mask is
+#: available the focal rule is applied to them too: only uptake standing out of the organ's own
+#: background can be a lesion. (For PSMA the glands are whole-excluded, which takes precedence.)
 BACKGROUND_ORGANS: tuple[str, ...] = ("heart", "aorta", "thyroid_gland", "stomach", "pancreas",
                                       "adrenal_gland_left", "adrenal_gland_right", "esophagus",
-                                      "gallbladder")
+                                      "gallbladder", "parotid_gland_left", "parotid_gland_right",
+                                      "submandibular_gland_left", "submandibular_gland_right",
+                                      "lacrimal_gland_left", "lacrimal_gland_right")
 
 #: CT+PET organ estimate only (no user masks): the liver estimate is grown into connected voxels
 #: of liver-like uptake (smoothed SUV within these fractions of its median) and liver CT numbers
@@ -374,7 +379,7 @@ def host_organ_labels(masks: dict[str, np.ndarray], tracer: str, *,
     """
     organs = physiological_organs(TRACERS[tracer][1])
     names = sorted(o for o, m in masks.items() if m.any()
-                   and not (o in organs and o.startswith(WHOLE_EXCLUSION_PREFIXES))
+                   and not _whole_excluded(o, organs)
                    and (focal_rule_organs or not (o in organs or o in BACKGROUND_ORGANS)))
     if not names:
         return None
@@ -399,11 +404,17 @@ def _contour_hosts(masks: dict[str, np.ndarray], tracer: str,
     return host
 
 
+def _whole_excluded(organ: str, organs: tuple[str, ...]) -> bool:
+    """Is ``organ`` excluded whole for a tracer whose physiological organs are ``organs``?"""
+    return organ in organs and organ.startswith(WHOLE_EXCLUSION_PREFIXES)
+
+
 def _focal_zone(masks: dict[str, np.ndarray], tracer: str) -> np.ndarray | None:
+    """Union of the organs under the focal rule (the same organs as in :func:`exclusion_mask`)."""
     organs = physiological_organs(TRACERS[tracer][1])
     zone = None
     for o, m in masks.items():
-        if (o in organs or o in BACKGROUND_ORGANS) and not o.startswith(WHOLE_EXCLUSION_PREFIXES):
+        if (o in organs or o in BACKGROUND_ORGANS) and not _whole_excluded(o, organs):
             zone = m.copy() if zone is None else zone | m
     return zone
 
@@ -424,7 +435,7 @@ def exclusion_mask(suv: Image, masks: dict[str, np.ndarray], tracer: str,
     rules: dict[str, Any] = {}
     arr = np.asarray(suv.array)
     for o in present:
-        if not (o in organs and o.startswith(WHOLE_EXCLUSION_PREFIXES)):
+        if not _whole_excluded(o, organs):
             m, info = focal_organ_exclusion(arr, masks[o])
             rules[o] = {"rule": f"smoothed SUV < median + {ORGAN_FOCAL_K:g} robust SD", **info}
             out |= m
