@@ -84,3 +84,15 @@ def test_respond_refuses_misregistered_pair_with_reason(tmp_path, cli):
     fa = json.loads(out)["assessment"]["followups"][0]
     assert not fa["registration"]["accepted"]
     assert any("registration quality" in x for x in fa["flags"])
+
+
+def test_respond_new_lesion_uptake_option(tmp_path, cli):
+    b, f = _folders(tmp_path, _ct(origin=tuple(SHIFT)))
+    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o"), "--json",
+                          "--criteria", "recip", "--new-lesion-uptake", "liver"])
+    assert code == 0, err
+    assert json.loads(out)["assessment"]["provenance"]["parameters"]["new_lesion_min_uptake"] == "liver"
+    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o2"), "--json",
+                          "--new-lesion-uptake", "parotid"])
+    assert code == 2 and "--new-lesion-uptake" in err
+    assert not (tmp_path / "o2" / "response.json").exists()

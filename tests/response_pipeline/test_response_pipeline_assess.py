@@ -193,11 +193,18 @@ def test_new_lesion_look_back_and_uptake_checks(make):
     assert fa.category("recip") == "SD"
     # check switched off: counted
     assert assess_response(b, [fu], new_lesion_baseline_fraction=None).followups[0].n_new_lesions == 1
-    # below the follow-up liver SUVmean (5): not PSMA-positive
+    # between the follow-up blood pool (1.5) and liver (5) SUVmean: PSMA-positive by default
+    # (miPSMA >= 1), not with the stricter liver check (miPSMA >= 2)
     faint = make.lesion(3, (60.0, 60.0, 0.0), 1.0, 4.0, site="rib")
     fu2 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0), faint], days=60)
-    fa2 = assess_response(_base(make), [fu2]).followups[0]
+    assert assess_response(_base(make), [fu2]).followups[0].n_new_lesions == 1
+    fa2 = assess_response(_base(make), [fu2], new_lesion_min_uptake="liver").followups[0]
     assert fa2.n_new_lesions == 0 and any("below the liver" in f for c in fa2.lesions for f in c.flags)
-    assert assess_response(_base(make), [fu2], new_lesion_min_uptake="blood_pool").followups[0].n_new_lesions == 1
+    # below the blood pool: not counted by default either
+    fainter = make.lesion(3, (60.0, 60.0, 0.0), 1.0, 1.2, site="rib")
+    fu3 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0), fainter], days=60)
+    fa3 = assess_response(_base(make), [fu3]).followups[0]
+    assert fa3.n_new_lesions == 0 and any("below the blood_pool" in f for c in fa3.lesions for f in c.flags)
+    assert assess_response(_base(make), [fu3], new_lesion_min_uptake="none").followups[0].n_new_lesions == 1
     with pytest.raises(InvalidInputError):
         assess_response(_base(make), [fu2], new_lesion_min_uptake="parotid")

@@ -72,6 +72,10 @@ def register(app: typer.Typer) -> None:
         flag_registration: bool = typer.Option(
             False, "--flag-registration-failure",
             help="Keep a pair whose registration fails the quality check (flagged) instead of refusing it."),
+        new_lesion_uptake: str = typer.Option(
+            "blood_pool", "--new-lesion-uptake",
+            help="A new lesion counts when its SUVmax reaches the follow-up reference SUVmean: "
+                 "blood_pool (miPSMA >= 1, default), liver (miPSMA >= 2) or none."),
         json_out: bool = JsonOption,
     ) -> None:
         """Response of follow-up PET studies against baseline (RECIP 1.0, PERCIST 1.0, PPP)."""
@@ -82,12 +86,16 @@ def register(app: typer.Typer) -> None:
         if len(inputs) < 2:
             raise InvalidInputError("need a BASELINE and at least one FOLLOWUP folder", where="inputs")
         crit = [c.strip().lower() for c in criteria.split(",") if c.strip()]
+        if new_lesion_uptake not in ("blood_pool", "liver", "none"):
+            raise InvalidInputError(f"unknown --new-lesion-uptake {new_lesion_uptake!r}",
+                                    where="--new-lesion-uptake", fix="use blood_pool, liver or none")
         if out.exists() and not out.is_dir():
             raise InvalidInputError("output path exists and is not a folder", where=out)
         analyses = [load_analysis(p, tracer) for p in inputs]
         res = assess_response(analyses[0], analyses[1:], criteria=crit, register=not no_register,
                               on_registration_failure="flag" if flag_registration else "refuse",
-                              psa_progression=psa_progression, confirmed_within_3_months=confirmed)
+                              psa_progression=psa_progression, confirmed_within_3_months=confirmed,
+                              new_lesion_min_uptake=new_lesion_uptake)  # type: ignore[arg-type]
         tl = build_timeline(analyses[0], followups=analyses[1:], assessment=res)
         doc = {"assessment": res.model_dump(mode="json"), "timeline": tl.model_dump(mode="json"),
                "inputs": ["baseline"] + [f"follow-up {i}" for i in range(1, len(inputs))]}
