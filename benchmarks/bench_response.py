@@ -1083,9 +1083,8 @@ def write_doc_v2() -> None:
                      "(FDG) analyses were recomputed (04:55-05:20 UTC) on this session's code -- FDG: salivary and "
                      "lacrimal glands under the focal rule; both: organ masks without the voxels of lesions hosted "
                      "elsewhere (`organ_masks_on`) -- and every arm was re-assessed (05:06-05:40 UTC) with the blood-pool "
-                     "new-lesion default. The auto arm's analyses are those of 2026-11-24 03:30-04:05 UTC (the PSMA "
-                     "pipeline has changed since only in dropping single-voxel lesions inside a heart mask); the truth "
-                     "arms do not depend on the analysis code; each arm's run times are in its section.", ""]
+                     "new-lesion default; the auto arm's analyses were recomputed too (05:30-05:45 UTC). The truth arms "
+                     "do not depend on the analysis code; each arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg"):
         for arm in ("final", "masks", "auto", "truth"):
             lines += section_v2(tracer, arm)
