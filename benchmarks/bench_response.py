@@ -15,7 +15,7 @@ For each pair (PSMA: ``make_twin(..., followup_cycles=1|2)`` written as DICOM an
    each lesion, noise-free SULpeak and liver, expected noise SD) -- never from the measurement;
 4. lesion matching is checked against the truth label maps (truth lesions >= 6 mm).
 
-Run: ``/work/venv/bin/python benchmarks/bench_response.py --tracer psma-ga68|fdg --arm masks|auto|truth
+Run: ``/work/venv/bin/python benchmarks/bench_response.py --tracer psma-ga68|fdg|fdg-bulky --arm final|masks|auto|truth
 [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
 from the cached rows.
 """
@@ -156,6 +156,39 @@ FDG_PAIRS = [(401, 1), (402, 1), (403, 1), (406, 1), (407, 1),    # SD
              (405, 1), (408, 1), (409, 2), (410, 1), (411, 1),    # PR
              (404, 1), (412, 1), (413, 2), (417, 2), (419, 2),    # PD
              (400, 1), (416, 2), (438, 2), (442, 2), (446, 1)]    # CR
+#: Second FDG pair set (2026-11-24, fourth session), "fdg-bulky": disease of the kind PERCIST is
+#: applied to -- patients with measurable FDG-avid disease (lymphoma, lung cancer) -- instead of the
+#: prostate-cancer patterns of the generator. Explicit lesion lists drawn per seed (ASSUMED
+#: distribution, not a population fit): 2-5 lymph nodes at any station, diameter log-normal median
+#: 22 mm (clipped 12-40 mm); 0-2 lung lesions 12-30 mm; 0-1 liver lesion 15-30 mm; 0-3 bone lesions
+#: (generator sizes); uptake drawn from the twin's FDG profile (SUV 7 +- 4 nodes/bone, 9 lung, 8
+#: liver; unchanged). The response class is set per pair (5 each), not drawn.
+FDG_BULKY_PAIRS = [(600 + i, 1 + (i % 2), cls) for i, cls in enumerate(["SD"] * 5 + ["PR"] * 5 + ["PD"] * 5 + ["CR"] * 5)]
+BULKY_NODE_MEDIAN_MM, BULKY_NODE_LOG_SD, BULKY_NODE_RANGE_MM = 22.0, 0.35, (12.0, 40.0)
+
+
+def twin_tracer(tracer_set: str) -> str:
+    """The twin tracer of a benchmark pair set (``fdg-bulky`` is an FDG set)."""
+    return "fdg" if tracer_set.startswith("fdg") else tracer_set
+
+
+def bulky_lesions(seed: int) -> list[dict]:
+    """The explicit baseline lesion list of an ``fdg-bulky`` pair (see FDG_BULKY_PAIRS)."""
+    from theranostix.twin.disease import EXTRAPELVIC_STATIONS, PELVIC_STATIONS
+
+    rng = np.random.default_rng([seed, 20261124])
+    stations = list(PELVIC_STATIONS) + list(EXTRAPELVIC_STATIONS)
+    out = []
+    for st in rng.choice(stations, int(rng.integers(2, 6)), replace=False):
+        d = float(np.clip(BULKY_NODE_MEDIAN_MM * np.exp(BULKY_NODE_LOG_SD * rng.standard_normal()),
+                          *BULKY_NODE_RANGE_MM))
+        out.append({"kind": "node", "station": str(st), "diameter_mm": round(d, 1)})
+    out += [{"kind": "lung", "diameter_mm": round(float(rng.uniform(12, 30)), 1)}
+            for _ in range(int(rng.integers(0, 3)))]
+    out += [{"kind": "liver", "diameter_mm": round(float(rng.uniform(15, 30)), 1)}
+            for _ in range(int(rng.integers(0, 2)))]
+    out += [{"kind": "bone"} for _ in range(int(rng.integers(0, 4)))]
+    return out
 #: Rose criterion: an object is seen when its contrast-to-noise ratio reaches k = 5
 #: (Rose A., J Opt Soc Am 1948;38:196).
 ROSE_K = 5.0
@@ -197,6 +230,8 @@ def pair_model(seed: int, cycles: int, pattern: str, tracer: str, noisy: bool,
     from theranostix.twin.generate import default_activity_mbq
     from theranostix.twin.scanners import scanner_grid, simulate_ct, simulate_pet, voxelise
 
+    bulky = pattern == "bulky"
+    tracer = twin_tracer(tracer)
     prof = T.load_tracer_profiles()[tracer]
     nuc = prof.radionuclide
     if truth_doc is None:
@@ -209,7 +244,11 @@ def pair_model(seed: int, cycles: int, pattern: str, tracer: str, noisy: bool,
         names = {int(k): v for k, v in truth_doc["organ_labels"].items()}
         an = T.Anatomy(labels=org, names=names, hu=org, sex="M", height_m=truth_doc["patient"]["height_m"],
                        weight_kg=truth_doc["patient"]["weight_kg_exact"], node_stations={}, seed=seed)
-    if truth_doc is None:
+    if bulky:
+        cls = {sd: c for sd, _, c in FDG_BULKY_PAIRS}[seed]
+        dis = T.build_disease(an, lesions=bulky_lesions(seed), seed=seed, tracer=tracer)
+        fu, info = T.followup_disease(an, dis, int(cycles), seed=seed, response=cls)
+    elif truth_doc is None:
         dis = T.build_disease(an, pattern=pattern, seed=seed, tracer=tracer)
         fu, info = T.followup_disease(an, dis, int(cycles), seed=seed)
     else:
@@ -285,19 +324,27 @@ def imaging_categories(tr: dict, rule: str = "visible", peak_key: str = "nf_suv_
     pk_f = max((r[peak_key] for r in sf["lesions"] if ok(r) and r.get(peak_key) is not None), default=None)
     up = tr.get("uptake_min", 60.0)
     bp = tr.get("blood_pool_suv_followup")
+    tlg_b, tlg_f = (_true_tlg(sc, ok, f_lbm) for sc in (sb, sf)) if tr.get("v", 2) >= 3 else (None, None)
     if pk_b is None:
         out["percist"] = "NE"
     else:
         b = PercistScan(sul_peak=pk_b * f_lbm, liver_sul_mean=sb["liver_suv_mean"] * f_lbm,
-                        liver_sul_sd=sb["liver_suv_sd_expected"] * f_lbm, uptake_min=up)
+                        liver_sul_sd=sb["liver_suv_sd_expected"] * f_lbm, uptake_min=up, tlg=tlg_b)
         f = PercistScan(sul_peak=None if pk_f is None else pk_f * f_lbm,
                         liver_sul_mean=sf["liver_suv_mean"] * f_lbm,
                         liver_sul_sd=sf["liver_suv_sd_expected"] * f_lbm, uptake_min=up,
-                        blood_pool_sul_mean=None if not bp else bp * f_lbm)
+                        blood_pool_sul_mean=None if not bp else bp * f_lbm, tlg=tlg_f)
         out["percist"] = percist(b, f, n_new).category
     out["sul_peak_before"] = None if pk_b is None else pk_b * f_lbm
     out["sul_peak_after"] = None if pk_f is None else pk_f * f_lbm
     return out
+
+
+def _true_tlg(scan_rows: dict, ok, f_lbm: float) -> float:
+    """PERCIST's TLG of the ideal reader (v3): sum over the counted lesions of true volume (mL) x
+    true SUL -- the TLG rule of PMD (> 75 % rise with no SUL decline) compares the two scans, and the
+    true values are what a segmentation of large lesions tracks."""
+    return float(sum(r["volume_ml"] * r["true_suv"] * f_lbm for r in scan_rows["lesions"] if ok(r)))
 
 
 def imaging_truth(m: dict, tracer: str) -> dict:
@@ -492,6 +539,7 @@ def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISA
     up = tr.get("uptake_min", 60.0)
     bp = tr.get("blood_pool_suv_followup")
     n_new = tr["n_new"]
+    tlg_b, tlg_f = (_true_tlg(tr[t], lambda r: r["visible"], f_lbm) for t in ("baseline", "followup"))
     cats: list[str] = []
     for r in range(n):
         pb, lb, sb = (float(x[r]) for x in meas["baseline"])
@@ -499,9 +547,11 @@ def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISA
         if not np.isfinite(pb):
             cats.append("NE")
             continue
-        b = PercistScan(sul_peak=pb * f_lbm, liver_sul_mean=lb * f_lbm, liver_sul_sd=sb * f_lbm, uptake_min=up)
+        b = PercistScan(sul_peak=pb * f_lbm, liver_sul_mean=lb * f_lbm, liver_sul_sd=sb * f_lbm, uptake_min=up,
+                        tlg=tlg_b)
         f = PercistScan(sul_peak=pf * f_lbm if np.isfinite(pf) else None, liver_sul_mean=lf * f_lbm,
-                        liver_sul_sd=sf * f_lbm, uptake_min=up, blood_pool_sul_mean=None if not bp else bp * f_lbm)
+                        liver_sul_sd=sf * f_lbm, uptake_min=up, blood_pool_sul_mean=None if not bp else bp * f_lbm,
+                        tlg=tlg_f)
         cats.append(percist(b, f, n_new).category)
     cnt = Counter(cats)
     modal, k_modal = cnt.most_common(1)[0]
@@ -534,7 +584,7 @@ def truth_analysis_img(suv, ct, truth_labels, truth_lesions, tracer, patient, re
         st = r.statistics
         refs[name] = {"found": r.found, "mean": st.mean if st else None, "sd": st.sd if st else None,
                       "centre_mm": None if r.centre_mm is None else list(r.centre_mm)}
-    return AnalysisResult(tracer=tracer, suv_kind="bw", reference_time=ref_time, uptake_time_min=uptake_min,
+    return AnalysisResult(tracer=twin_tracer(tracer), suv_kind="bw", reference_time=ref_time, uptake_time_min=uptake_min,
                           patient=patient, reference_regions=refs, lesions=table, burden=table.burden,
                           scores={}, eligibility={}, provenance=table.provenance,
                           labels=Image(arr, spacing=suv.spacing, origin=suv.origin, direction=suv.direction,
@@ -660,7 +710,7 @@ def run_pair_v2(seed: int, cycles: int, pattern: str, tracer: str, arm: str) -> 
             hosts = {int(le["lesion_id"]): (le.get("kind"), le.get("host")) for le in tlist}
             masks = (organ_masks_on(organs_img, names, pet.image, lesion_labels=tl, lesion_hosts=hosts)
                      if arm in ("masks", "final") else None)
-            a = analyze_study(pet, ct, tracer=tracer, organ_masks=masks)
+            a = analyze_study(pet, ct, tracer=twin_tracer(tracer), organ_masks=masks)
             cache.mkdir(parents=True, exist_ok=True)
             write_nifti(a.labels, cache / "labels.nii.gz", sidecar={"kind": "lesion labels"})
             (cache / "analysis.json").write_text(a.model_dump_json())
@@ -752,6 +802,8 @@ ARMS = {"final": "A: analyze_study with the twin's organ labels as user organ ma
 
 
 def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
+    if tracer == "fdg-bulky":
+        return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
     src = PAIRS if tracer == "psma-ga68" else FDG_PAIRS
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
@@ -762,7 +814,8 @@ def cache_path(tracer, seed, cycles, pattern, arm) -> Path:
 
 def main_v2() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tracer", default="psma-ga68", choices=["psma-ga68", "fdg"])
+    ap.add_argument("--tracer", default="psma-ga68", choices=["psma-ga68", "fdg", "fdg-bulky"],
+                    help="pair set: psma-ga68, fdg (generator patterns), fdg-bulky (PERCIST-typical disease)")
     ap.add_argument("--arm", default="truth", choices=list(ARMS))
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--part", default="1/1", help="k/n: run every n-th pair starting at k (parallel runs)")
@@ -905,10 +958,11 @@ def section_v2(tracer: str, arm: str) -> list[str]:
     m_eval = sum(r["matching"]["evaluated"] for r in ok)
     m_ok = sum(r["matching"]["correct"] for r in ok)
     when = max((r.get("finished_utc", "") for r in rows), default="")
-    name = "[68Ga]Ga-PSMA-11" if tracer == "psma-ga68" else "[18F]FDG"
+    name = {"psma-ga68": "[68Ga]Ga-PSMA-11", "fdg": "[18F]FDG",
+            "fdg-bulky": "[18F]FDG (second set: PERCIST-typical disease, `fdg-bulky`)"}[tracer]
     goal_r = ">= 95 % (goal judged here)" if tracer == "psma-ga68" else "(RECIP is a PSMA criterion: not judged on FDG)"
-    goal_p = ">= 95 % (goal judged here)" if tracer == "fdg" else "(PERCIST is an FDG criterion: exploratory on PSMA)"
-    goal_p2 = "(noise-free imaging truth; the goal is judged on v3 below)" if tracer == "fdg" else goal_p
+    goal_p = ">= 95 % (goal judged here)" if tracer.startswith("fdg") else "(PERCIST is an FDG criterion: exploratory on PSMA)"
+    goal_p2 = "(noise-free imaging truth; the goal is judged on v3 below)" if tracer.startswith("fdg") else goal_p
     flag_arm = f" --arm {arm}"
     lines = [f"### {name} pairs, {ARMS[arm]}", "",
              f"Rerun: `/work/venv/bin/python benchmarks/bench_response.py --tracer {tracer}{flag_arm} --fresh"
@@ -1033,7 +1087,10 @@ TRUTH_DEFINITIONS = [
     "mean (in v2 a 16-mm lesion of SUV 2.9 beside the bladder, pair 404, took the bladder's SULpeak of "
     "15.8 -- no reader would take that as the lesion's uptake; own-signal share at that position 1.4 %); "
     "(2) the sphere is the measurement's 1 cm^3 partial-volume sphere (v2: the 19 voxels whose centres lie "
-    "within 6.2 mm, 1.22 mL).",
+    "within 6.2 mm, 1.22 mL); (3) PERCIST's TLG rule of PMD (> 75 % rise with no SUL decline) is applied, "
+    "with TLG = sum of true volume x true SUL over the counted lesions (no category of the three pair sets "
+    "changed with it). The second FDG set (`fdg-bulky`, seeds 600-619) holds disease of the kind PERCIST is "
+    "applied to (bulky nodes, lung and liver lesions; see `FDG_BULKY_PAIRS`).",
     "",
     "Why the goal is judged on the imaging truth: the object truth asks the measurement to see what "
     "the scanner cannot show (new lesions of 2-5 mm at SUV 3-6 give a Rose CNR well below 5; a 6 mm "
@@ -1058,7 +1115,7 @@ def write_doc_v2() -> None:
             "ceiling -- beside it).", "",
             "| tracer | arm | criterion | vs goal truth | ideal-reader ceiling | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|"]
-    for tracer, crit in (("psma-ga68", "recip"), ("fdg", "percist")):
+    for tracer, crit in (("psma-ga68", "recip"), ("fdg", "percist"), ("fdg-bulky", "percist")):
         for arm in ("final", "masks", "auto", "truth"):
             ok = [r for r in _rows(tracer, arm) if "error" not in r]
             if not ok:
@@ -1083,9 +1140,10 @@ def write_doc_v2() -> None:
                      "(FDG) analyses were recomputed (04:55-05:20 UTC) on this session's code -- FDG: salivary and "
                      "lacrimal glands under the focal rule; both: organ masks without the voxels of lesions hosted "
                      "elsewhere (`organ_masks_on`) -- and every arm was re-assessed (05:06-05:40 UTC) with the blood-pool "
-                     "new-lesion default; the auto arm's analyses were recomputed too (05:30-05:45 UTC). The truth arms "
+                     "new-lesion default; the auto arm's analyses were recomputed too (05:30-05:45 UTC), and the second FDG "
+                     "set (fdg-bulky) was run on the same code (05:43-06:00 UTC). The truth arms "
                      "do not depend on the analysis code; each arm's run times are in its section.", ""]
-    for tracer in ("psma-ga68", "fdg"):
+    for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
             lines += section_v2(tracer, arm)
     for arm in ("final", "masks", "auto"):
