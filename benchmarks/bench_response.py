@@ -27,7 +27,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -362,7 +361,6 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     from theranostix.core.body_size import lbm_janmahasatian_kg
     from theranostix.core.resample import resample_to
     from theranostix.pet.reference_regions import place_sphere
-    from theranostix.response.criteria import PercistScan, percist, recip
     from theranostix.twin.scanners import pet_noise_counts_per_bqml
 
     an = m["anatomy"]
@@ -480,18 +478,15 @@ def imaging_truth(m: dict, tracer: str) -> dict:
 
 
 def _correlated_noise_boxes(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` realisations of the twin's unit-variance noise (white noise smoothed by a Gaussian of
-    sigma 1 voxel, twin.scanners._correlated_unit_noise) on a box of ``shape``; 4 voxels of
-    padding keep the correlation right at the box edges."""
-    from scipy import ndimage
+    """``n`` realisations of the twin's unit-variance noise on a box of ``shape``: the simulator's
+    own generator (``twin.scanners._correlated_unit_noise``, white noise smoothed by a Gaussian of
+    sigma 1 voxel) on the box padded by 4 voxels, so the correlation is right at the box edges."""
+    from theranostix.twin.scanners import _correlated_unit_noise
 
     pad = 4
-    white = rng.standard_normal((n, *(d + 2 * pad for d in shape)), dtype=np.float32)
-    sm = ndimage.gaussian_filter(white, (0, 1.0, 1.0, 1.0), mode="reflect")
-    d = np.zeros((17, 17, 17))
-    d[8, 8, 8] = 1.0
-    norm = math.sqrt(float((ndimage.gaussian_filter(d, 1.0, mode="constant") ** 2).sum()))
-    return sm[(slice(None),) + tuple(slice(pad, pad + n_) for n_ in shape)] / np.float32(norm)
+    inner = tuple(slice(pad, pad + n_) for n_ in shape)
+    return np.stack([_correlated_unit_noise(tuple(d + 2 * pad for d in shape), 1.0, rng)[inner]
+                     for _ in range(n)])
 
 
 def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISATIONS,
@@ -916,16 +911,16 @@ def _rows(tracer: str, arm: str) -> list[dict]:
     return rows
 
 
-def fix_imaging_truth(tracers=("psma-ga68", "fdg")) -> None:
+def fix_imaging_truth(tracers=("psma-ga68", "fdg", "fdg-bulky")) -> None:
     """(Re)compute imaging-truth caches of an older version (PSMA: not built from the cached truth.json)."""
     todo = [(t, s, c, p) for t in tracers for s, c, p in pairs_for(t)]
     for tracer, s, c, p in todo:
-        it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
+        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSION}_{tracer}_{s}_{c}_{p}.json"
         if it.is_file():
             old = json.loads(it.read_text())
-            if old.get("v") == 2 and old.get("source"):
+            if old.get("v") == IMAGING_TRUTH_VERSION and old.get("source"):
                 continue
-        if tracer == "fdg" and not cache_path(tracer, s, c, p, "truth").is_file():
+        if tracer.startswith("fdg") and not cache_path(tracer, s, c, p, "truth").is_file():
             continue  # made by the FDG arm run itself
         it.unlink(missing_ok=True)
         try:

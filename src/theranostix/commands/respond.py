@@ -80,15 +80,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Response of follow-up PET studies against baseline (RECIP 1.0, PERCIST 1.0, PPP)."""
         from theranostix.report.figures import save_figure
-        from theranostix.response.pipeline import assess_response
+        from theranostix.response.pipeline import NEW_LESION_UPTAKE_REFERENCES, assess_response
         from theranostix.response.timeline import build_timeline, timeline_figure
 
         if len(inputs) < 2:
             raise InvalidInputError("need a BASELINE and at least one FOLLOWUP folder", where="inputs")
         crit = [c.strip().lower() for c in criteria.split(",") if c.strip()]
-        if new_lesion_uptake not in ("blood_pool", "liver", "none"):
+        if new_lesion_uptake not in NEW_LESION_UPTAKE_REFERENCES:  # before any input is read
             raise InvalidInputError(f"unknown --new-lesion-uptake {new_lesion_uptake!r}",
-                                    where="--new-lesion-uptake", fix="use blood_pool, liver or none")
+                                    where="--new-lesion-uptake",
+                                    fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
         if out.exists() and not out.is_dir():
             raise InvalidInputError("output path exists and is not a folder", where=out)
         analyses = [load_analysis(p, tracer) for p in inputs]

@@ -82,6 +82,8 @@ NEW_LESION_BASELINE_FRACTION = 0.6
 #: Margin (mm) added to the lesion's equivalent radius for the look-back sphere (PET voxel and
 #: residual misregistration).
 NEW_LESION_MARGIN_MM = 4.0
+#: References a new lesion's SUVmax may be required to reach (``new_lesion_min_uptake``).
+NEW_LESION_UPTAKE_REFERENCES: tuple[str, ...] = ("blood_pool", "liver", "none")
 #: Weight changes above this fraction are flagged (SUV normalisation changes with weight).
 FLAG_WEIGHT_REL_DIFF = 0.10
 
@@ -443,6 +445,10 @@ def assess_response(
     if follow_reference not in ("carried", "automatic"):
         raise InvalidInputError(f"unknown follow_reference {follow_reference!r}",
                                 where="follow_reference", fix="use carried or automatic")
+    if new_lesion_min_uptake not in NEW_LESION_UPTAKE_REFERENCES:
+        raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
+                                where="new_lesion_min_uptake",
+                                fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
     opts = {k.lower(): dict(v) for k, v in (criterion_options or {}).items()}
     prov = Provenance(parameters={
         "criteria": crit, "register": register, "deformable": deformable, "min_ncc": min_ncc,
@@ -573,9 +579,6 @@ def assess_response(
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
                         c.flags.append(f"uptake already at baseline (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
-        if new_lesion_min_uptake not in ("liver", "blood_pool", "none"):
-            raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
-                                    where="new_lesion_min_uptake", fix="use liver, blood_pool or none")
         if new_lesion_min_uptake != "none":
             ref = _region(fu, new_lesion_min_uptake)
             if ref is None:
