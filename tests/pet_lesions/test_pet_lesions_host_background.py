@@ -116,6 +116,37 @@ def test_significance_inside_a_host_organ_uses_the_organs_own_noise():
         lesion_local_significance(img, labels, host_labels=np.zeros((2, 2, 2), np.int32))
 
 
+def test_a_noise_region_filling_much_of_a_gland_is_judged_against_the_gland():
+    """A 19-voxel noise region (SUV 3.3) in a 257-voxel gland at 2.5 +- 0.3 leaves fewer than 30
+    interior gland voxels beyond the 2.1-voxel gap: the gap shrinks (1.5 voxels) and the region is
+    still judged against the gland (z ~ 3), not against the fat around it (z ~ 90)."""
+    from theranostix.pet.segmentation import (
+        HOST_SIGNIFICANCE_GAP_VOXELS,
+        HOST_SIGNIFICANCE_MIN_GAP_VOXELS,
+        STRUCTURE_18,
+        lesion_local_significance,
+    )
+
+    rng = np.random.default_rng(5)
+    shape = (30, 30, 30)
+    gland = _sphere(shape, (15, 15, 15), 16.0)
+    arr = 0.3 + 0.03 * rng.standard_normal(shape)
+    arr[gland] = 2.5 + 0.3 * rng.standard_normal(int(gland.sum()))
+    region = _sphere(shape, (15, 15, 13), 6.0) & gland
+    arr[region] = 3.3 + 0.1 * rng.standard_normal(int(region.sum()))
+    img = Image(arr, (VOX,) * 3, units="SUVbw")
+    labels = region.astype(np.int32)
+    # the set-up: too few voxels beyond the full gap, enough beyond the reduced one
+    dist = ndi.distance_transform_edt(~region, sampling=(VOX,) * 3)
+    inner = ndi.binary_erosion(gland, STRUCTURE_18)
+    assert (inner & (dist > HOST_SIGNIFICANCE_GAP_VOXELS * VOX)).sum() < 30
+    assert (inner & (dist > HOST_SIGNIFICANCE_MIN_GAP_VOXELS * VOX)).sum() >= 30
+    z_host = lesion_local_significance(img, labels, host_labels=gland.astype(np.int32) * 7)[1]
+    z_shell = lesion_local_significance(img, labels)[1]
+    assert z_host < 5 < z_shell
+    assert z_host == pytest.approx((3.3 - 2.5) / 0.3, rel=0.35)
+
+
 def test_a_scan_without_lesions_round_trips_through_json():
     """Burden of an empty lesion table: NaN SUVs are written as JSON null and read back as NaN
     (a complete responder's follow-up analysis folder must be readable by `respond`)."""

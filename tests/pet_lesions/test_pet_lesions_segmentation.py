@@ -208,3 +208,29 @@ def test_adaptive_refinement_recovers_true_sphere(phantom, diameter):
     # SUV >= 3 spills over with the PSF on a hot lesion; the adaptive contour does not
     assert dice_score(plain.labels.array > 0, truth) < 0.8
     assert dice_score(adaptive.labels.array > 0, truth) >= 0.85
+
+
+def test_fdg_default_profile_measures_the_volume_of_a_lesion_near_the_percist_threshold(phantom):
+    """A 24 mm node at SUV 4 in fat (0.5) against a liver at 2.0 +- 0.2 (PERCIST threshold 3.4):
+    the threshold keeps only the PSF-blurred core; the FDG default profile (PERCIST seeds,
+    sphere-calibrated adaptive contour) measures the node."""
+    from theranostix.pet.evaluation import dice_score
+    from theranostix.pet.lesions import RegionStats
+    from theranostix.pet.pipeline import TRACERS
+
+    assert TRACERS["fdg"][2] == "fdg-percist-adaptive"
+    c, d = 80.3, 24.0
+    img = phantom((40, 40, 40), background_suv=0.5, spheres=[((c, c, c), d, 3.5)], noise_sd_suv=0.1, seed=2)
+    k, j, i = np.meshgrid(*(np.arange(40),) * 3, indexing="ij")
+    truth = ((i * 4 - c) ** 2 + (j * 4 - c) ** 2 + (k * 4 - c) ** 2) <= (d / 2) ** 2
+    liver = RegionStats(mean=2.0, sd=0.2, max=2.6, min=1.4, median=2.0, n_voxels=221, volume_ml=14.1,
+                        units="SUVbw")
+    plain = segment_lesions(img, load_profile("fdg-percist"), liver_stats=liver)
+    adaptive = segment_lesions(img, load_profile("fdg-percist-adaptive"), liver_stats=liver)
+    true_ml = truth.sum() * 0.064
+    v_plain = plain.table.burden.total_volume_ml
+    v_adapt = adaptive.table.burden.total_volume_ml
+    assert adaptive.table.burden.n_lesions == 1
+    assert v_plain < 0.6 * true_ml
+    assert abs(v_adapt - true_ml) < 0.2 * true_ml
+    assert dice_score(adaptive.labels.array > 0, truth) >= 0.8

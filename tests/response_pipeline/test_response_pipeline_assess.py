@@ -208,3 +208,38 @@ def test_new_lesion_look_back_and_uptake_checks(make):
     assert assess_response(_base(make), [fu3], new_lesion_min_uptake="none").followups[0].n_new_lesions == 1
     with pytest.raises(InvalidInputError):
         assess_response(_base(make), [fu2], new_lesion_min_uptake="parotid")
+
+
+def test_percist_tlg_compares_lesions_segmented_on_both_scans(make):
+    # follow-up lesion 3 was already there at baseline (segmented on the follow-up only): its TLG
+    # (0.7 x 12 x 20 = 168) would make a +96 % "rise" (PMD by the TLG rule); left out, TLG is unchanged
+    b = _base(make, suv=_suv_image(hot_at=(60.0, 60.0, 0.0)))
+    fu = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0),
+                        make.lesion(2, (100, 0, 0), 5.0, 10.0, site="external_iliac_left"),
+                        make.lesion(3, (60.0, 60.0, 0.0), 20.0, 12.0, site="rib")], days=60)
+    fa = assess_response(b, [fu], criteria=["percist"]).followups[0]
+    f = 61.731 / 80
+    assert fa.values["tlg_left_out_followup_ids"] == [3] and fa.values["tlg_left_out_baseline_ids"] == []
+    assert fa.values["baseline_tlg"] == pytest.approx(175.0 * f, rel=1e-4)  # 0.7 x (20 x 10 + 10 x 5)
+    assert fa.values["followup_tlg"] == pytest.approx(175.0 * f, rel=1e-4)
+    assert fa.category("percist") == "SMD"
+    # the mirror: a baseline lesion not segmented on the follow-up although its uptake is still
+    # there (9 >= 0.6 x 12) is flagged and left out of the baseline TLG
+    b2 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0),
+                        make.lesion(2, (100, 0, 0), 5.0, 10.0, site="external_iliac_left"),
+                        make.lesion(3, (60.0, 60.0, 0.0), 20.0, 12.0, site="rib")])
+    fu2 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0),
+                         make.lesion(2, (100, 0, 0), 5.0, 10.0, site="external_iliac_left")], days=60,
+                        suv=_suv_image(hot_at=(60.0, 60.0, 0.0)))
+    fa = assess_response(b2, [fu2], criteria=["percist"]).followups[0]
+    assert fa.values["tlg_left_out_baseline_ids"] == [3]
+    assert fa.values["baseline_tlg"] == pytest.approx(175.0 * f, rel=1e-4)
+    gone = next(c for c in fa.lesions if c.status == "disappeared")
+    assert any("uptake still at follow-up" in x for x in gone.flags)
+    # a baseline lesion that really resolved (cold follow-up) stays in: TLG falls
+    fu3 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0),
+                         make.lesion(2, (100, 0, 0), 5.0, 10.0, site="external_iliac_left")], days=60,
+                        suv=_suv_image())
+    v3 = assess_response(b2, [fu3], criteria=["percist"]).followups[0].values
+    assert v3["tlg_left_out_baseline_ids"] == []
+    assert v3["baseline_tlg"] == pytest.approx(343.0 * f, rel=1e-4)

@@ -74,7 +74,7 @@ TRACERS: dict[str, tuple[str, str, str]] = {
     "psma-dcfpyl": (r"dcfpyl|piflufolastat|pylarify", "psma", "psma-adaptive"),
     "psma-ga68": (r"psma.?11\b|psma.?hbed|gozetotide|psma.?617|psma.?i&t|psma", "psma", "psma-adaptive"),
     "dotatate-ga68": (r"dota.?(tate|toc|noc)|sstr|edotreotide|oxodotreotide", "sstr", "sstr-liver"),
-    "fdg": (r"fdg|fluorodeoxyglucose|fludeoxyglucose", "fdg", "fdg-percist"),
+    "fdg": (r"fdg|fluorodeoxyglucose|fludeoxyglucose", "fdg", "fdg-percist-adaptive"),
 }
 
 #: Profile used when the tracer's default profile needs a liver reference that was not found.

@@ -250,6 +250,11 @@ def lesions_without_own_peak(
 #: Voxels of a host organ closer to the lesion than this many voxels (its PSF tail: FWHM 5 mm plus
 #: one 4-mm voxel) are not part of its background in :func:`lesion_local_significance`.
 HOST_SIGNIFICANCE_GAP_VOXELS: float = 2.1
+#: When a lesion fills so much of its host organ that fewer than ``min_shell_voxels`` interior
+#: voxels lie beyond :data:`HOST_SIGNIFICANCE_GAP_VOXELS`, the gap shrinks to this (the voxels
+#: sharing a face or an edge with the lesion) before the fat/muscle shell is used: a noise region
+#: filling a normal gland must be judged against the gland, not against the fat around it.
+HOST_SIGNIFICANCE_MIN_GAP_VOXELS: float = 1.5
 
 
 def lesion_local_significance(
@@ -282,7 +287,9 @@ def lesion_local_significance(
     organ (eroded by one voxel, so its boundary's partial volume with the surroundings does not
     count as noise), less the voxels within :data:`HOST_SIGNIFICANCE_GAP_VOXELS` of the lesion
     (its PSF tail), within the lesion's box (shell outer bound + 1 voxel); fewer than
-    ``min_shell_voxels`` such voxels: the shell is used as without a host. A noise
+    ``min_shell_voxels`` such voxels: the gap shrinks to
+    :data:`HOST_SIGNIFICANCE_MIN_GAP_VOXELS`, and when that still leaves too few, the shell is
+    used as without a host. A noise
     peak of a normal prostate gland (PSMA SUV 2-3, voxel SD ~0.8) reaches SUV 4-5, far above the
     fat around it but only 2-4 robust SD above the gland.
     """
@@ -312,8 +319,11 @@ def lesion_local_significance(
             pk = np.unravel_index(int(np.argmax(np.where(comp, arr[box], -np.inf))), comp.shape)
             h = int(host_labels[box][pk])
             if h > 0:
-                host = (ndimage.binary_erosion(host_labels[box] == h, STRUCTURE_18)
-                        & (dist > HOST_SIGNIFICANCE_GAP_VOXELS * float(sp.max())))
+                inner = ndimage.binary_erosion(host_labels[box] == h, STRUCTURE_18)
+                for gap in (HOST_SIGNIFICANCE_GAP_VOXELS, HOST_SIGNIFICANCE_MIN_GAP_VOXELS):
+                    host = inner & (dist > gap * float(sp.max()))
+                    if int(host.sum()) >= min_shell_voxels:
+                        break
         if host is not None and int(host.sum()) >= min_shell_voxels:
             shell = host
         else:

@@ -79,6 +79,8 @@ MAX_WEIGHT_REL_DIFF = 0.30
 #: Look-back check of new lesions: baseline SUVmax at the site / follow-up lesion SUVmax at or
 #: above this means "uptake already present at baseline" (ASSUMED value, see assess_response).
 NEW_LESION_BASELINE_FRACTION = 0.6
+#: Flag of a follow-up lesion whose site already had uptake at baseline (see assess_response).
+_UPTAKE_AT_BASELINE = "uptake already at baseline"
 #: Margin (mm) added to the lesion's equivalent radius for the look-back sphere (PET voxel and
 #: residual misregistration).
 NEW_LESION_MARGIN_MM = 4.0
@@ -577,8 +579,10 @@ def assess_response(
                     r_mm = (3.0 * fl.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
                     bmax = _max_in_sphere(b_suv, pt[0], r_mm)
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
-                        c.flags.append(f"uptake already at baseline (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
+                        c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
+        tlg_skip_b, tlg_skip_f = _one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
+                                                          new_lesion_baseline_fraction)
         if new_lesion_min_uptake != "none":
             ref = _region(fu, new_lesion_min_uptake)
             if ref is None:
@@ -615,7 +619,8 @@ def assess_response(
                 results["recip"] = _ne("RECIP 1.0", f"RECIP not evaluable: {exc.message}")
         if "percist" in crit:
             results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
-                                               opts.get("percist", {}), values, ref_override)
+                                               opts.get("percist", {}), values, ref_override,
+                                               tlg_skip=(tlg_skip_b, tlg_skip_f))
             results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
         if "ppp" in crit:
             n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
@@ -652,13 +657,50 @@ def assess_response(
                               provenance=prov)
 
 
-def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = None) -> PercistScan:
+def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any], f_suv: Any, reg: Any,
+                             fraction: float | None) -> tuple[set[int], set[int]]:
+    """Lesions segmented on one scan only although their uptake is on both (baseline ids, follow-up ids).
+
+    Follow-up side: the "new" lesions the look-back check found already present at baseline (not
+    split pieces of a matched lesion). Baseline side, the mirror check: a "disappeared" lesion
+    (not merged) where the follow-up SUVmax within its equivalent radius + ``NEW_LESION_MARGIN_MM``
+    (mapped through the registration) is at least ``fraction`` x its baseline SUVmax; such lesions
+    are flagged. Both are left out of PERCIST's TLG comparison, which then compares the same
+    lesions on both scans plus the truly new and truly resolved ones: a lesion near the
+    segmentation threshold that is segmented on one scan only is not a change in the extent of
+    disease (measured: one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose
+    56 %, benchmarks/bench_response_notes.md).
+    """
+    skip_f = {int(c.followup_id) for c in changes
+              if c.status == "new" and c.followup_id is not None
+              and any(fl.startswith(_UPTAKE_AT_BASELINE) for fl in c.flags)
+              and not any(fl.startswith("split from") for fl in c.flags)}
+    skip_b: set[int] = set()
+    if fraction is None or f_suv is None:
+        return skip_b, skip_f
+    for c in changes:
+        if c.status != "disappeared" or c.flags or c.baseline_id is None:
+            continue
+        bl = b_by_id[int(c.baseline_id)]
+        pt = np.asarray(bl.centroid_lps_mm, dtype=float)[None, :]
+        if reg is not None:
+            pt = reg.baseline_to_followup(pt)
+        r_mm = (3.0 * bl.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
+        fmax = _max_in_sphere(f_suv, pt[0], r_mm)
+        if fmax is not None and bl.suv_max > 0 and fmax >= fraction * bl.suv_max:
+            c.flags.append(f"uptake still at follow-up (SUVmax {fmax:.2f} there vs {bl.suv_max:.2f}, "
+                           f">= {fraction:g}x): left out of the PERCIST TLG comparison")
+            skip_b.add(int(c.baseline_id))
+    return skip_b, skip_f
+
+
+def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = None,
+                  skip_ids: set[int] | None = None) -> PercistScan:
     les = _lesions(res)
     peak = max((float(x.suv_peak_global) for x in les), default=None)
     regions = regions or {}
     liver = regions.get("liver") or _region(res, "liver")
     bp = regions.get("blood_pool") or _region(res, "blood_pool")
-    b = _burden(res)
     return PercistScan(
         sul_peak=None if peak is None else peak * factor,
         liver_sul_mean=None if liver is None else float(liver["mean"]) * factor,
@@ -666,18 +708,22 @@ def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = Non
         blood_pool_sul_mean=None if bp is None else float(bp["mean"]) * factor,
         blood_pool_sul_sd=None if bp is None or bp.get("sd") is None else float(bp["sd"]) * factor,
         uptake_min=getattr(res, "uptake_time_min", None),
-        tlg=float(b.total_lesion_activity) * factor if les else 0.0)
+        tlg=float(sum(float(x.total_lesion_activity) for x in les
+                      if int(x.lesion_id) not in (skip_ids or set()))) * factor)
 
 
 def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
-                  values: dict, followup_regions: dict[str, dict] | None = None) -> CriterionResult:
+                  values: dict, followup_regions: dict[str, dict] | None = None,
+                  tlg_skip: tuple[set[int], set[int]] = (set(), set())) -> CriterionResult:
     try:
         fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
     except InvalidInputError as exc:
         return _ne("PERCIST 1.0", f"PERCIST not evaluable: SUL needs {exc.message}")
-    sb, sf = _percist_scan(baseline, fb), _percist_scan(fu, ff, followup_regions)
+    sb = _percist_scan(baseline, fb, skip_ids=tlg_skip[0])
+    sf = _percist_scan(fu, ff, followup_regions, skip_ids=tlg_skip[1])
     values.update(baseline_sul_factor=fb, followup_sul_factor=ff, baseline_sul_peak=sb.sul_peak,
-                  followup_sul_peak=sf.sul_peak)
+                  followup_sul_peak=sf.sul_peak, baseline_tlg=sb.tlg, followup_tlg=sf.tlg,
+                  tlg_left_out_baseline_ids=sorted(tlg_skip[0]), tlg_left_out_followup_ids=sorted(tlg_skip[1]))
     opts = dict(options)
     if "reference" not in opts:
         if sb.liver_sul_mean is None and sb.blood_pool_sul_mean is not None:
