@@ -573,11 +573,7 @@ def assess_response(
                     if c.status != "new" or c.followup_id is None:
                         continue
                     fl = f_by_id[c.followup_id]
-                    pt = np.asarray(fl.centroid_lps_mm, dtype=float)[None, :]
-                    if reg is not None:
-                        pt = reg.followup_to_baseline(pt)
-                    r_mm = (3.0 * fl.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
-                    bmax = _max_in_sphere(b_suv, pt[0], r_mm)
+                    bmax = _max_at_site(fl, b_suv, None if reg is None else reg.followup_to_baseline)
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
                         c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
@@ -657,6 +653,16 @@ def assess_response(
                               provenance=prov)
 
 
+def _max_at_site(lesion: Any, other_suv: Any, to_other: Any) -> float | None:
+    """SUVmax of the other scan at a lesion's site: within the lesion's equivalent radius +
+    ``NEW_LESION_MARGIN_MM`` of its centroid mapped by ``to_other`` (points -> points; None: identity)."""
+    pt = np.asarray(lesion.centroid_lps_mm, dtype=float)[None, :]
+    if to_other is not None:
+        pt = to_other(pt)
+    r_mm = (3.0 * lesion.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
+    return _max_in_sphere(other_suv, pt[0], r_mm)
+
+
 def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any], f_suv: Any, reg: Any,
                              fraction: float | None) -> tuple[set[int], set[int]]:
     """Lesions segmented on one scan only although their uptake is on both (baseline ids, follow-up ids).
@@ -682,11 +688,7 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
         if c.status != "disappeared" or c.flags or c.baseline_id is None:
             continue
         bl = b_by_id[int(c.baseline_id)]
-        pt = np.asarray(bl.centroid_lps_mm, dtype=float)[None, :]
-        if reg is not None:
-            pt = reg.baseline_to_followup(pt)
-        r_mm = (3.0 * bl.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
-        fmax = _max_in_sphere(f_suv, pt[0], r_mm)
+        fmax = _max_at_site(bl, f_suv, None if reg is None else reg.baseline_to_followup)
         if fmax is not None and bl.suv_max > 0 and fmax >= fraction * bl.suv_max:
             c.flags.append(f"uptake still at follow-up (SUVmax {fmax:.2f} there vs {bl.suv_max:.2f}, "
                            f">= {fraction:g}x): left out of the PERCIST TLG comparison")
