@@ -243,3 +243,26 @@ def test_percist_tlg_compares_lesions_segmented_on_both_scans(make):
     v3 = assess_response(b2, [fu3], criteria=["percist"]).followups[0].values
     assert v3["tlg_left_out_baseline_ids"] == []
     assert v3["baseline_tlg"] == pytest.approx(343.0 * f, rel=1e-4)
+
+
+def test_residual_uptake_at_an_unsegmented_baseline_target_is_flagged(make):
+    # the baseline target (lesion 1, SULpeak 16 x f) is not segmented on the follow-up, but the
+    # follow-up image still shows uptake there (SUV 9 over a 3x3x3 block): a reader would measure it
+    b = _base(make)
+    fu = make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60,
+                       suv=_suv_image(hot_at=(0.0, 0.0, 0.0)))
+    fa = assess_response(b, [fu], criteria=["percist"]).followups[0]
+    f = 61.731 / 80
+    r = fa.values["residual_sul_peak_at_baseline_target"]
+    assert 5.0 * f < r <= 9.0 * f * (1 + 1e-4)  # above the follow-up liver (5 x f), at most the block SUV
+    assert any("residual uptake at the site of the baseline target (lesion 1)" in x for x in fa.flags)
+    # the category is not changed silently: it is the segmented lesions' one, with the flag beside it
+    assert fa.criteria["percist"].category == assess_response(
+        b, [make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60)],
+        criteria=["percist"]).followups[0].criteria["percist"].category
+    # a cold site: measured, not flagged
+    fu_cold = make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60,
+                            suv=_suv_image())
+    fc = assess_response(b, [fu_cold], criteria=["percist"]).followups[0]
+    assert fc.values["residual_sul_peak_at_baseline_target"] == pytest.approx(1.0 * f, rel=1e-4)
+    assert not any("residual uptake" in x for x in fc.flags)

@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field
 from theranostix.core.body_size import lbm_janmahasatian_kg
 from theranostix.core.errors import ComputationError, InvalidInputError
 from theranostix.core.provenance import Provenance
+from theranostix.pet.metrics import suv_peak_global
 from theranostix.pet.scores import CriterionResult, Reason
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
 from theranostix.response.percist import PercistScan, percist
@@ -276,24 +277,31 @@ def _region(res: Any, name: str) -> dict | None:
     return reg
 
 
-def _max_in_sphere(image: Any, centre_lps_mm: np.ndarray, radius_mm: float) -> float | None:
-    """Max of ``image`` over voxel centres within ``radius_mm`` of a point (None outside)."""
-    arr = np.asarray(image.array)
+def _sphere_mask(image: Any, centre_lps_mm: np.ndarray, radius_mm: float) -> np.ndarray | None:
+    """Voxels of ``image`` whose centres lie within ``radius_mm`` of a point (None: none inside)."""
+    shape = np.asarray(image.array).shape
     c = np.asarray(image.world_to_index(centre_lps_mm), dtype=float)  # (i, j, k)
     sp = np.asarray(image.spacing, dtype=float)
     n = np.ceil(radius_mm / sp).astype(int)
     lo = np.maximum(np.floor(c).astype(int) - n, 0)
-    hi = np.minimum(np.ceil(c).astype(int) + n + 1, np.asarray(arr.shape[::-1]))
+    hi = np.minimum(np.ceil(c).astype(int) + n + 1, np.asarray(shape[::-1]))
     if np.any(hi <= lo):
         return None
     ii, jj, kk = (np.arange(lo[d], hi[d]) for d in range(3))
-    sub = arr[kk[0]:kk[-1] + 1, jj[0]:jj[-1] + 1, ii[0]:ii[-1] + 1]
     pts = np.stack(np.meshgrid(kk, jj, ii, indexing="ij"), axis=-1)[..., ::-1].reshape(-1, 3)
     world = np.asarray(image.index_to_world(pts))
     inside = np.linalg.norm(world - centre_lps_mm[None, :], axis=1) <= radius_mm
     if not inside.any():
         return None
-    return float(sub.reshape(-1)[inside].max())
+    mask = np.zeros(shape, dtype=bool)
+    mask[kk[0]:kk[-1] + 1, jj[0]:jj[-1] + 1, ii[0]:ii[-1] + 1] = inside.reshape(len(kk), len(jj), len(ii))
+    return mask
+
+
+def _max_in_sphere(image: Any, centre_lps_mm: np.ndarray, radius_mm: float) -> float | None:
+    """Max of ``image`` over voxel centres within ``radius_mm`` of a point (None outside)."""
+    mask = _sphere_mask(image, centre_lps_mm, radius_mm)
+    return None if mask is None else float(np.asarray(image.array)[mask].max())
 
 
 def _followup_reference(baseline: Any, fu: Any, reg: Any, mode: str, flags: list[str],
@@ -616,7 +624,9 @@ def assess_response(
         if "percist" in crit:
             results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
                                                opts.get("percist", {}), values, ref_override,
-                                               tlg_skip=(tlg_skip_b, tlg_skip_f))
+                                               tlg_skip=(tlg_skip_b, tlg_skip_f),
+                                               residual=_residual_at_baseline_target(
+                                                   b_les, changes, getattr(fu, "suv", None), reg))
             results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
         if "ppp" in crit:
             n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
@@ -714,9 +724,37 @@ def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = Non
                       if int(x.lesion_id) not in (skip_ids or set()))) * factor)
 
 
+def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], f_suv: Any,
+                                 reg: Any) -> tuple[int, float] | None:
+    """Follow-up SUVpeak at the site of the baseline PERCIST target when no follow-up lesion took it.
+
+    The baseline target is the lesion with the highest SUVpeak; when tracking calls it
+    "disappeared" (not merged), the follow-up PERCIST SUVpeak (1 cm^3 sphere, centres within its
+    equivalent radius -- at least one voxel -- around its centroid mapped through the
+    registration) is measured there: PERCIST's measurability threshold applies to the baseline
+    only, so a target that fell below the segmentation threshold still has uptake a reader would
+    measure. Returns (baseline lesion id, SUVpeak) or None (target matched, no follow-up image).
+    """
+    if not b_les or f_suv is None:
+        return None
+    tgt = max(b_les, key=lambda x: float(x.suv_peak_global))
+    ch = next((c for c in changes if c.baseline_id is not None and int(c.baseline_id) == int(tgt.lesion_id)), None)
+    if ch is None or ch.status != "disappeared" or any(fl.startswith("merged into") for fl in ch.flags):
+        return None
+    pt = np.asarray(tgt.centroid_lps_mm, dtype=float)[None, :]
+    if reg is not None:
+        pt = reg.baseline_to_followup(pt)
+    r_mm = max((3.0 * tgt.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0), float(max(f_suv.spacing)))
+    mask = _sphere_mask(f_suv, pt[0], r_mm)
+    if mask is None:
+        return None
+    return int(tgt.lesion_id), float(suv_peak_global(f_suv, mask))
+
+
 def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
                   values: dict, followup_regions: dict[str, dict] | None = None,
-                  tlg_skip: tuple[set[int], set[int]] = (set(), set())) -> CriterionResult:
+                  tlg_skip: tuple[set[int], set[int]] = (set(), set()),
+                  residual: tuple[int, float] | None = None) -> CriterionResult:
     try:
         fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
     except InvalidInputError as exc:
@@ -739,4 +777,14 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
     if opts.get("reference") == "blood_pool" and "reference" not in options:
         res.flags.append("liver reference not found at baseline: blood pool used for measurability")
         res.provenance.warn("liver reference not found: blood pool used")
+    if residual is not None:
+        lid, r_sul = residual[0], residual[1] * ff
+        values["residual_sul_peak_at_baseline_target"] = r_sul
+        if (sf.sul_peak is None or r_sul > sf.sul_peak) and sf.liver_sul_mean is not None \
+                and r_sul >= sf.liver_sul_mean:
+            msg = (f"residual uptake at the site of the baseline target (lesion {lid}), not segmented on the "
+                   f"follow-up: SULpeak {r_sul:.2f} >= follow-up liver SULmean {sf.liver_sul_mean:.2f}; the "
+                   f"category ({res.category}) uses the segmented lesions only -- review the site")
+            res.flags.append(msg)
+            res.provenance.warn(msg)
     return res
