@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -68,3 +70,17 @@ def test_non_ct_input_refused():
     pet = base.with_array(base.array, units="SUVbw")
     with pytest.raises(InvalidInputError, match="HU"):
         register_followup(base, pet)
+
+
+def test_registration_is_reproducible_and_refuses_the_wall_clock_seed():
+    """Same inputs, same transform (SimpleITK seeds its random metric sampling from the wall clock
+    when given 0, which made repeated runs differ)."""
+    base = _phantom()
+    fu, _ = _moved(base)
+    pts = base.index_to_world(np.array([[20, 20, 20], [40, 30, 10]], dtype=float))
+    a = register_followup(base, fu).baseline_to_followup(pts)
+    time.sleep(1.1)  # a wall-clock seed would differ by now
+    b = register_followup(base, fu).baseline_to_followup(pts)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidInputError, match="seed"):
+        register_followup(base, fu, seed=0)

@@ -110,9 +110,13 @@ def _check_ct(img: Image, name: str) -> None:
         raise InvalidInputError(f"{name} is too small to register ({img.shape})", where=name)
 
 
+#: Seed of the registration metric's random sampling (any positive integer; 0 would be the wall clock).
+REGISTRATION_SEED: int = 1
+
+
 def register_followup(baseline_ct: Image, followup_ct: Image, *,
                       deformable: bool = False, min_ncc: float = MIN_NCC,
-                      sampling_fraction: float = 0.25, seed: int = 0,
+                      sampling_fraction: float = 0.25, seed: int = REGISTRATION_SEED,
                       working_spacing_mm: float = 4.0,
                       mode: Literal["refuse", "flag"] = "refuse") -> RegistrationResult:
     """Register a follow-up CT to the baseline CT (rigid, then optionally B-spline).
@@ -127,6 +131,11 @@ def register_followup(baseline_ct: Image, followup_ct: Image, *,
         Minimum body-masked normalised cross-correlation after registration.
     sampling_fraction
         Fraction of voxels sampled by the metric (random, seeded).
+    seed
+        Seed of the metric's random sampling, a positive integer: the same inputs give the same
+        transform. SimpleITK reads 0 as "seed from the wall clock" (``sitk.sitkWallClock``), which
+        made repeated runs differ by a few hundredths of a mm (seed 0 was the default until
+        2026-11-24); 0 is refused.
     working_spacing_mm
         Both CTs are resampled to this isotropic spacing for the optimisation (speed); the final
         transform applies at any resolution.
@@ -136,6 +145,10 @@ def register_followup(baseline_ct: Image, followup_ct: Image, *,
     """
     _check_ct(baseline_ct, "baseline CT")
     _check_ct(followup_ct, "follow-up CT")
+    if int(seed) <= 0:
+        raise InvalidInputError(f"registration seed must be a positive integer, got {seed}",
+                                where="register_followup(seed)",
+                                fix="SimpleITK reads 0 as a wall-clock seed (not reproducible); use e.g. 1")
     prov = Provenance(parameters={"deformable": deformable, "min_ncc": min_ncc,
                                   "working_spacing_mm": working_spacing_mm, "seed": seed})
     from theranostix.core.resample import resample_to_spacing
