@@ -1164,9 +1164,10 @@ def write_doc_v2() -> None:
                      "set (fdg-bulky) was run on the same code (05:43-06:00 UTC). Fifth session (2026-11-24): the FDG "
                      "masks analyses of both FDG sets and the PSMA final analyses were recomputed on that session's code "
                      "(FDG default profile `fdg-percist-adaptive`; the host-significance gap that shrinks before the fat "
-                     "shell is used; PERCIST TLG over the lesions segmented on both scans) and the FDG truth arms "
-                     "re-assessed (06:25-06:57 UTC); the PSMA truth and auto arms are the fourth session's (RECIP does "
-                     "not use TLG; the auto arm was not re-run). The imaging truth is v4 (every pair's categories equal "
+                     "shell is used; 06:25-06:57 UTC), the auto arm's too (07:00-07:12 UTC), and after the registration "
+                     "seed fix (a fixed seed instead of SimpleITK's wall clock) every arm was re-assessed on the final "
+                     "code (07:22-07:50 UTC; PERCIST TLG over the lesions segmented on both scans; residual uptake at "
+                     "the baseline target's site flagged). The imaging truth is v4 (every pair's categories equal "
                      "to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
                      "section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
