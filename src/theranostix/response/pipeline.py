@@ -585,8 +585,9 @@ def assess_response(
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
                         c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
-        tlg_skip_b, tlg_skip_f = _one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
-                                                          new_lesion_baseline_fraction)
+        tlg_skip_b, tlg_skip_f = (_one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
+                                                           new_lesion_baseline_fraction)
+                                  if "percist" in crit else (set(), set()))
         if new_lesion_min_uptake != "none":
             ref = _region(fu, new_lesion_min_uptake)
             if ref is None:
