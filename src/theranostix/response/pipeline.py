@@ -57,7 +57,13 @@ from theranostix.response.percist import PercistScan, percist
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
 from theranostix.response.recip import recip
 from theranostix.response.reference_voi import carry_reference_voi
-from theranostix.response.tracking import LesionObservation, TrackingResult, track_lesions
+from theranostix.response.tracking import (
+    MERGED_INTO,
+    SPLIT_FROM,
+    LesionObservation,
+    TrackingResult,
+    track_lesions,
+)
 
 __all__ = ["CRITERIA", "ComparabilityCheck", "RegistrationSummary", "LesionChange",
            "FollowupAssessment", "ResponseAssessment", "assess_response", "check_same_patient",
@@ -664,14 +670,20 @@ def assess_response(
                               provenance=prov)
 
 
-def _max_at_site(lesion: Any, other_suv: Any, to_other: Any) -> float | None:
-    """SUVmax of the other scan at a lesion's site: within the lesion's equivalent radius +
-    ``NEW_LESION_MARGIN_MM`` of its centroid mapped by ``to_other`` (points -> points; None: identity)."""
+def _mapped_site(lesion: Any, to_other: Any) -> tuple[np.ndarray, float]:
+    """A lesion's centroid mapped by ``to_other`` (points -> points; None: identity) and its
+    equivalent-sphere radius (mm)."""
     pt = np.asarray(lesion.centroid_lps_mm, dtype=float)[None, :]
     if to_other is not None:
         pt = to_other(pt)
-    r_mm = (3.0 * lesion.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) + NEW_LESION_MARGIN_MM
-    return _max_in_sphere(other_suv, pt[0], r_mm)
+    return pt[0], (3.0 * lesion.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+
+
+def _max_at_site(lesion: Any, other_suv: Any, to_other: Any) -> float | None:
+    """SUVmax of the other scan at a lesion's site: within the lesion's equivalent radius +
+    ``NEW_LESION_MARGIN_MM`` of its mapped centroid (see :func:`_mapped_site`)."""
+    centre, r_eq = _mapped_site(lesion, to_other)
+    return _max_in_sphere(other_suv, centre, r_eq + NEW_LESION_MARGIN_MM)
 
 
 def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any], f_suv: Any, reg: Any,
@@ -691,7 +703,7 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     skip_f = {int(c.followup_id) for c in changes
               if c.status == "new" and c.followup_id is not None
               and any(fl.startswith(_UPTAKE_AT_BASELINE) for fl in c.flags)
-              and not any(fl.startswith("split from") for fl in c.flags)}
+              and not any(fl.startswith(SPLIT_FROM) for fl in c.flags)}
     skip_b: set[int] = set()
     if fraction is None or f_suv is None:
         return skip_b, skip_f
@@ -740,13 +752,10 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], f_suv
         return None
     tgt = max(b_les, key=lambda x: float(x.suv_peak_global))
     ch = next((c for c in changes if c.baseline_id is not None and int(c.baseline_id) == int(tgt.lesion_id)), None)
-    if ch is None or ch.status != "disappeared" or any(fl.startswith("merged into") for fl in ch.flags):
+    if ch is None or ch.status != "disappeared" or any(fl.startswith(MERGED_INTO) for fl in ch.flags):
         return None
-    pt = np.asarray(tgt.centroid_lps_mm, dtype=float)[None, :]
-    if reg is not None:
-        pt = reg.baseline_to_followup(pt)
-    r_mm = max((3.0 * tgt.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0), float(max(f_suv.spacing)))
-    mask = _sphere_mask(f_suv, pt[0], r_mm)
+    centre, r_eq = _mapped_site(tgt, None if reg is None else reg.baseline_to_followup)
+    mask = _sphere_mask(f_suv, centre, max(r_eq, float(max(f_suv.spacing))))
     if mask is None:
         return None
     return int(tgt.lesion_id), float(suv_peak_global(f_suv, mask))

@@ -39,6 +39,11 @@ GROW_FRACTION = 0.2
 SHRINK_FRACTION = 0.3
 
 
+#: Flag prefixes of the unmatched fragments of a split (follow-up side) and a merge (baseline side):
+#: they are listed as "new" / "disappeared" but belong to a matched lesion.
+SPLIT_FROM = "split from"
+MERGED_INTO = "merged into"
+
 class LesionObservation(BaseModel):
     """A lesion as seen at one timepoint (the fields tracking needs)."""
 
@@ -196,7 +201,7 @@ def track_lesions(baseline: Sequence[Any], followup: Sequence[Any], *,
             r = min(near, key=lambda i: dist[i, c])
             by_b[bl[r].lesion_id].flags.append(f"split: follow-up lesion {f.lesion_id} also belongs to it")
             splits.append({"baseline_id": bl[r].lesion_id, "followup_ids": [by_b[bl[r].lesion_id].followup_id, f.lesion_id]})
-            matches.append(LesionMatch(status="new", followup_id=f.lesion_id, flags=[f"split from baseline lesion {bl[r].lesion_id}"]))
+            matches.append(LesionMatch(status="new", followup_id=f.lesion_id, flags=[f"{SPLIT_FROM} baseline lesion {bl[r].lesion_id}"]))
         else:
             matches.append(LesionMatch(status="new", followup_id=f.lesion_id))
     for r, b in enumerate(bl):
@@ -208,7 +213,7 @@ def track_lesions(baseline: Sequence[Any], followup: Sequence[Any], *,
             by_f[fu[c].lesion_id].flags.append(f"merge: baseline lesion {b.lesion_id} merged into it")
             merges.append({"followup_id": fu[c].lesion_id, "baseline_ids": [by_f[fu[c].lesion_id].baseline_id, b.lesion_id]})
             matches.append(LesionMatch(status="disappeared", baseline_id=b.lesion_id,
-                                       flags=[f"merged into follow-up lesion {fu[c].lesion_id}"]))
+                                       flags=[f"{MERGED_INTO} follow-up lesion {fu[c].lesion_id}"]))
         else:
             matches.append(LesionMatch(status="disappeared", baseline_id=b.lesion_id))
     n_new = sum(m.status == "new" and not m.flags for m in matches)
