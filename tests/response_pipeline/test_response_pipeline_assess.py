@@ -245,24 +245,65 @@ def test_percist_tlg_compares_lesions_segmented_on_both_scans(make):
     assert v3["baseline_tlg"] == pytest.approx(343.0 * f, rel=1e-4)
 
 
-def test_residual_uptake_at_an_unsegmented_baseline_target_is_flagged(make):
+def test_residual_uptake_at_an_unsegmented_baseline_target_is_measured(make):
     # the baseline target (lesion 1, SULpeak 16 x f) is not segmented on the follow-up, but the
-    # follow-up image still shows uptake there (SUV 9 over a 3x3x3 block): a reader would measure it
+    # follow-up image still shows uptake there (SUV 9 over a 3x3x3 block in a flat SUV-1
+    # background): distinguishable from its surroundings, so PERCIST's follow-up target is there
     b = _base(make)
-    fu = make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60,
-                       suv=_suv_image(hot_at=(0.0, 0.0, 0.0)))
-    fa = assess_response(b, [fu], criteria=["percist"]).followups[0]
+    seg = [make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")]
+    fu = make.analysis(seg, days=60, suv=_suv_image(hot_at=(0.0, 0.0, 0.0)))
     f = 61.731 / 80
-    r = fa.values["residual_sul_peak_at_baseline_target"]
-    assert 5.0 * f < r <= 9.0 * f * (1 + 1e-4)  # above the follow-up liver (5 x f), at most the block SUV
-    assert any("residual uptake at the site of the baseline target (lesion 1)" in x for x in fa.flags)
-    # the category is not changed silently: it is the segmented lesions' one, with the flag beside it
-    assert fa.criteria["percist"].category == assess_response(
-        b, [make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60)],
-        criteria=["percist"]).followups[0].criteria["percist"].category
-    # a cold site: measured, not flagged
-    fu_cold = make.analysis([make.lesion(2, (100, 0, 0), 2.0, 6.0, site="external_iliac_left")], days=60,
-                            suv=_suv_image())
+    fa = assess_response(b, [fu], criteria=["percist"]).followups[0]
+    p = fa.criteria["percist"]
+    # every 1 cm^3 sphere centre within the site holds 19 voxels of the block: SULpeak 9 x f
+    assert fa.values["residual_sul_peak_at_baseline_target"] == pytest.approx(9.0 * f, rel=1e-4)
+    assert fa.values["residual_significance_z"] >= 5.0
+    assert p.values["followup_sul_peak"] == pytest.approx(9.0 * f, rel=1e-4)  # not lesion 2's 4.8 x f
+    assert p.category == "PMR"  # 16 -> 9 SUV: -44 %
+    assert any("follow-up target measured at the site of the baseline target (lesion 1)" in x for x in fa.flags)
+    # a residual too faint for PMR: 16 -> 12 SUV is -25 %, SMD -- without it the lesion 2 would give PMR
+    fu12 = make.analysis(seg, days=60, suv=_suv_image(hot_at=(0.0, 0.0, 0.0), value=12.0))
+    assert assess_response(b, [fu12], criteria=["percist"]).followups[0].category("percist") == "SMD"
+    # complete response of every segmented lesion: the residual still keeps it from CMR
+    fu_all = make.analysis([], days=60, suv=_suv_image(hot_at=(0.0, 0.0, 0.0)))
+    assert assess_response(b, [fu_all], criteria=["percist"]).followups[0].category("percist") == "PMR"
+    assert assess_response(b, [make.analysis([], days=60, suv=_suv_image())],
+                           criteria=["percist"]).followups[0].category("percist") == "CMR"
+    # residual_target="flag": the category uses the segmented lesions, the site is flagged for review
+    fl = assess_response(b, [fu_all], criteria=["percist"], residual_target="flag").followups[0]
+    assert fl.category("percist") == "CMR"
+    assert any("residual uptake at the site of the baseline target (lesion 1)" in x and "review" in x
+               for x in fl.flags)
+    # a cold site: measured, neither used nor flagged
+    fu_cold = make.analysis(seg, days=60, suv=_suv_image())
     fc = assess_response(b, [fu_cold], criteria=["percist"]).followups[0]
     assert fc.values["residual_sul_peak_at_baseline_target"] == pytest.approx(1.0 * f, rel=1e-4)
-    assert not any("residual uptake" in x for x in fc.flags)
+    assert fc.criteria["percist"].values["followup_sul_peak"] == pytest.approx(4.8 * f, rel=1e-4)
+    assert not any("baseline target" in x for x in fc.flags)
+
+
+def test_residual_uptake_indistinguishable_from_hot_tissue_is_not_a_target(make):
+    # the site lies in tissue hotter than the liver (SUV 6 +- 0.5 noise vs liver 5) with no lesion
+    # of its own: above the liver, but not distinguishable from the surroundings -> CMR stands
+    import numpy as np
+
+    from theranostix.core.image import Image
+
+    rng = np.random.default_rng(7)
+    arr = (6.0 + 0.5 * rng.standard_normal((50, 50, 50))).astype(np.float32)
+    suv = Image(arr, spacing=(4.0, 4.0, 4.0), origin=(-100.0, -100.0, -100.0), units="SUVbw")
+    fa = assess_response(_base(make), [make.analysis([], days=60, suv=suv)], criteria=["percist"]).followups[0]
+    f = 61.731 / 80
+    assert fa.values["residual_sul_peak_at_baseline_target"] > 5.0 * f  # at or above the liver ...
+    assert fa.values["residual_significance_z"] < 5.0  # ... but noise of its own tissue
+    assert fa.values["residual_background_tissue"] == "all tissue (no CT)"
+    assert fa.category("percist") == "CMR"
+    assert not any("baseline target" in x for x in fa.flags)
+
+
+def test_residual_options_checked(make):
+    fu = make.analysis([], days=60)
+    with pytest.raises(InvalidInputError, match="residual_target"):
+        assess_response(_base(make), [fu], residual_target="ignore")
+    with pytest.raises(InvalidInputError, match="residual_significance_k"):
+        assess_response(_base(make), [fu], residual_significance_k=0.0)

@@ -61,3 +61,30 @@ def test_respond_bad_inputs(make, tmp_path, cli):
     bad.mkdir()
     (bad / "lesions.json").write_text("{not json")
     assert cli(["respond", str(b), str(bad), "--out", str(tmp_path / "o")])[0] == 2
+
+
+def test_respond_residual_target_option(make, tmp_path, cli):
+    import numpy as np
+
+    from theranostix.core.image import Image
+
+    # the follow-up segmented nothing, but its image keeps uptake (SUV 9) at the baseline target
+    a = np.ones((50, 50, 50), dtype=np.float32)
+    a[24:27, 24:27, 24:27] = 9.0  # voxel (25, 25, 25) = (0, 0, 0) mm
+    suv = Image(a, spacing=(4.0, 4.0, 4.0), origin=(-100.0, -100.0, -100.0), units="SUVbw")
+    write_analysis(make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0)]), tmp_path / "base")
+    write_analysis(make.analysis([], days=60, suv=suv), tmp_path / "fu")
+    args = ["respond", str(tmp_path / "base"), str(tmp_path / "fu"), "--criteria", "percist", "--json"]
+    code, stdout, err = cli(args + ["--out", str(tmp_path / "o1")])
+    assert code == 0, err
+    fa = json.loads(stdout)["assessment"]["followups"][0]
+    assert fa["criteria"]["percist"]["category"] == "PMR"  # 16 -> 9 SUV at the site
+    assert fa["values"]["residual_significance_z"] >= 5.0
+    code, stdout, err = cli(args + ["--out", str(tmp_path / "o2"), "--residual-target", "flag"])
+    assert code == 0, err
+    fa = json.loads(stdout)["assessment"]["followups"][0]
+    assert fa["criteria"]["percist"]["category"] == "CMR"
+    assert any("review the site" in x for x in fa["flags"])
+    code, _, err = cli(args + ["--out", str(tmp_path / "o3"), "--residual-target", "ignore"])
+    assert code == 2 and "--residual-target" in err
+    assert not (tmp_path / "o3").exists()

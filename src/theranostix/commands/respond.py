@@ -76,11 +76,20 @@ def register(app: typer.Typer) -> None:
             "blood_pool", "--new-lesion-uptake",
             help="A new lesion counts when its SUVmax reaches the follow-up reference SUVmean: "
                  "blood_pool (miPSMA >= 1, default), liver (miPSMA >= 2) or none."),
+        residual_target: str = typer.Option(
+            "measure", "--residual-target",
+            help="PERCIST, when no follow-up lesion took the baseline target: measure (default: uptake "
+                 "at its site that stands out of its own tissue by >= 5 noise SDs is the follow-up "
+                 "target) or flag (category from the segmented lesions, the site flagged for review)."),
         json_out: bool = JsonOption,
     ) -> None:
         """Response of follow-up PET studies against baseline (RECIP 1.0, PERCIST 1.0, PPP)."""
         from theranostix.report.figures import save_figure
-        from theranostix.response.pipeline import NEW_LESION_UPTAKE_REFERENCES, assess_response
+        from theranostix.response.pipeline import (
+            NEW_LESION_UPTAKE_REFERENCES,
+            RESIDUAL_TARGET_MODES,
+            assess_response,
+        )
         from theranostix.response.timeline import build_timeline, timeline_figure
 
         if len(inputs) < 2:
@@ -90,13 +99,17 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(f"unknown --new-lesion-uptake {new_lesion_uptake!r}",
                                     where="--new-lesion-uptake",
                                     fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
+        if residual_target not in RESIDUAL_TARGET_MODES:
+            raise InvalidInputError(f"unknown --residual-target {residual_target!r}", where="--residual-target",
+                                    fix="use " + " or ".join(RESIDUAL_TARGET_MODES))
         if out.exists() and not out.is_dir():
             raise InvalidInputError("output path exists and is not a folder", where=out)
         analyses = [load_analysis(p, tracer) for p in inputs]
         res = assess_response(analyses[0], analyses[1:], criteria=crit, register=not no_register,
                               on_registration_failure="flag" if flag_registration else "refuse",
                               psa_progression=psa_progression, confirmed_within_3_months=confirmed,
-                              new_lesion_min_uptake=new_lesion_uptake)  # type: ignore[arg-type]
+                              new_lesion_min_uptake=new_lesion_uptake,  # type: ignore[arg-type]
+                              residual_target=residual_target)  # type: ignore[arg-type]
         tl = build_timeline(analyses[0], followups=analyses[1:], assessment=res)
         doc = {"assessment": res.model_dump(mode="json"), "timeline": tl.model_dump(mode="json"),
                "inputs": ["baseline"] + [f"follow-up {i}" for i in range(1, len(inputs))]}

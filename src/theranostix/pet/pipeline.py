@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np

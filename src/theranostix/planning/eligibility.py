@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.provenance import Provenance

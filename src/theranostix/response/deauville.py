@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Literal
 
 from theranostix.core.errors import InvalidInputError
-from theranostix.core.provenance import Provenance
 from theranostix.pet.scores import CriterionResult, Reason, check_value, deauville_score, fmt, meets
 
 

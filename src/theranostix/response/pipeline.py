@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -51,6 +51,9 @@ from theranostix.core.body_size import lbm_janmahasatian_kg
 from theranostix.core.errors import ComputationError, InvalidInputError
 from theranostix.core.provenance import Provenance
 from theranostix.pet.metrics import suv_peak_global
+from theranostix.pet.pipeline import LOCAL_SIGNIFICANCE_K
+from theranostix.pet.segmentation import lesion_local_significance
+from theranostix.pet.reference_regions import PetCtAnatomy
 from theranostix.pet.scores import CriterionResult, Reason
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
 from theranostix.response.percist import PercistScan, percist
@@ -95,6 +98,17 @@ NEW_LESION_MARGIN_MM = 4.0
 NEW_LESION_UPTAKE_REFERENCES: tuple[str, ...] = ("blood_pool", "liver", "none")
 #: Weight changes above this fraction are flagged (SUV normalisation changes with weight).
 FLAG_WEIGHT_REL_DIFF = 0.10
+#: What PERCIST does with uptake at the site of a baseline target that no follow-up lesion took
+#: (``residual_target`` of :func:`assess_response`).
+RESIDUAL_TARGET_MODES: tuple[str, ...] = ("measure", "flag")
+#: Significance (robust noise SDs of the site's own tissue background) from which that residual
+#: uptake is "distinguishable from the surrounding background" (PERCIST's CMR definition) and is
+#: measured as the follow-up target: the Rose constant k = 5, the same rule the PET analysis keeps a
+#: threshold lesion by (``theranostix.pet.pipeline.LOCAL_SIGNIFICANCE_K``). Measured on 40 FDG twin
+#: pairs (benchmarks/bench_response_notes.md): the one unsegmented target with real residual
+#: tumour scored z 9.3, the ten complete responders' sites z 0.8-2.3 (the highest, 3.7, a bone
+#: site of a pair that reads PMD by new lesions).
+RESIDUAL_SIGNIFICANCE_K = LOCAL_SIGNIFICANCE_K
 
 
 class ComparabilityCheck(BaseModel):
@@ -382,6 +396,8 @@ def assess_response(
     criterion_options: dict[str, dict[str, Any]] | None = None,
     registration_options: dict[str, Any] | None = None,
     follow_reference: Literal["carried", "automatic"] = "carried",
+    residual_target: Literal["measure", "flag"] = "measure",
+    residual_significance_k: float = RESIDUAL_SIGNIFICANCE_K,
 ) -> ResponseAssessment:
     """Assess every follow-up PET analysis against the baseline analysis.
 
@@ -438,6 +454,20 @@ def assess_response(
         through the registration, :func:`theranostix.response.reference_voi.carry_reference_voi`;
         the follow-up's automatic VOI is the fallback, recorded in the flags and in
         ``values["followup_reference_regions"]``) or ``"automatic"`` (each scan's own VOI).
+    residual_target, residual_significance_k
+        PERCIST when no follow-up lesion took the baseline target (tracking calls it
+        "disappeared"): its follow-up SUVpeak is measured at its mapped site, together with the
+        site's significance z (SUVmax over the site in robust noise SDs of its own tissue's
+        background 10-20 mm around it: bone for a site in CT bone, soft tissue otherwise; the
+        follow-up lesions left out; :func:`theranostix.pet.segmentation.lesion_local_significance`).
+        PERCIST's CMR needs the target's uptake "below mean liver and indistinguishable from the
+        surrounding background". With ``"measure"`` (default) a residual with z >=
+        ``residual_significance_k`` (default 5, Rose) that is hotter than every segmented follow-up
+        lesion *is* the follow-up target: its SULpeak enters the category (flagged). A residual at
+        or above the liver that does not stand out of its surroundings is recorded in ``values``
+        only (hot normal tissue, e.g. red marrow). With ``"flag"`` the category uses the segmented
+        lesions only and a residual at or above the liver is flagged for review (the behaviour
+        before 2026-11-24).
 
     Raises
     ------
@@ -461,6 +491,12 @@ def assess_response(
     if follow_reference not in ("carried", "automatic"):
         raise InvalidInputError(f"unknown follow_reference {follow_reference!r}",
                                 where="follow_reference", fix="use carried or automatic")
+    if residual_target not in RESIDUAL_TARGET_MODES:
+        raise InvalidInputError(f"unknown residual_target {residual_target!r}", where="residual_target",
+                                fix="use " + " or ".join(RESIDUAL_TARGET_MODES))
+    if not (isinstance(residual_significance_k, (int, float)) and residual_significance_k > 0):
+        raise InvalidInputError(f"residual_significance_k {residual_significance_k!r} is not a number > 0",
+                                where="residual_significance_k", fix="give a significance in noise SDs, e.g. 5")
     if new_lesion_min_uptake not in NEW_LESION_UPTAKE_REFERENCES:
         raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
                                 where="new_lesion_min_uptake",
@@ -474,6 +510,7 @@ def assess_response(
         "new_lesion_baseline_fraction": new_lesion_baseline_fraction,
         "new_lesion_min_uptake": new_lesion_min_uptake,
         "registration_options": registration_options or {}, "follow_reference": follow_reference,
+        "residual_target": residual_target, "residual_significance_k": residual_significance_k,
         "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
     tracer = str(baseline.tracer)
     if "percist" in crit and not _is_fdg(tracer):
@@ -633,7 +670,9 @@ def assess_response(
                                                opts.get("percist", {}), values, ref_override,
                                                tlg_skip=(tlg_skip_b, tlg_skip_f),
                                                residual=_residual_at_baseline_target(
-                                                   b_les, changes, getattr(fu, "suv", None), reg))
+                                                   b_les, changes, fu, reg),
+                                               residual_target=residual_target,
+                                               residual_k=float(residual_significance_k))
             results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
         if "ppp" in crit:
             n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
@@ -737,17 +776,29 @@ def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = Non
                       if int(x.lesion_id) not in (skip_ids or set()))) * factor)
 
 
-def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], f_suv: Any,
-                                 reg: Any) -> tuple[int, float] | None:
-    """Follow-up SUVpeak at the site of the baseline PERCIST target when no follow-up lesion took it.
+class _Residual(NamedTuple):
+    """Follow-up uptake at the site of a baseline target no follow-up lesion took."""
+
+    lesion_id: int
+    suv_peak: float
+    z: float  # significance against the site's own tissue background (NaN: too few voxels)
+    tissue: str  # background tissue the z was computed against
+
+
+def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: Any,
+                                 reg: Any) -> _Residual | None:
+    """Follow-up SUVpeak and significance at the site of the baseline PERCIST target when no
+    follow-up lesion took it.
 
     The baseline target is the lesion with the highest SUVpeak; when tracking calls it
     "disappeared" (not merged), the follow-up PERCIST SUVpeak (1 cm^3 sphere, centres within its
     equivalent radius -- at least one voxel -- around its centroid mapped through the
     registration) is measured there: PERCIST's measurability threshold applies to the baseline
     only, so a target that fell below the segmentation threshold still has uptake a reader would
-    measure. Returns (baseline lesion id, SUVpeak) or None (target matched, no follow-up image).
+    measure. The same sphere is scored by :func:`_site_significance`. Returns None when the
+    target was matched or merged, or without a follow-up SUV image.
     """
+    f_suv = getattr(fu, "suv", None)
     if not b_les or f_suv is None:
         return None
     tgt = max(b_les, key=lambda x: float(x.suv_peak_global))
@@ -758,19 +809,65 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], f_suv
     mask = _sphere_mask(f_suv, centre, max(r_eq, float(max(f_suv.spacing))))
     if mask is None:
         return None
-    return int(tgt.lesion_id), float(suv_peak_global(f_suv, mask))
+    z, tissue = _site_significance(f_suv, mask, getattr(fu, "labels", None), getattr(fu, "ct", None))
+    return _Residual(int(tgt.lesion_id), float(suv_peak_global(f_suv, mask)), z, tissue)
+
+
+def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tuple[float, str]:
+    """Significance z of a site's SUVmax against its own tissue's background and that tissue.
+
+    :func:`theranostix.pet.segmentation.lesion_local_significance` with the site as the lesion:
+    the background is the shell 10-20 mm around it, without the segmented lesions (``labels``, on
+    the PET grid) and in the site's tissue class -- CT bone (:class:`PetCtAnatomy`) when the site
+    lies mostly in bone, soft tissue otherwise. Without a CT (or a CT that cannot be used) the
+    shell takes every tissue, which the returned tissue text says.
+    """
+    lab = np.asarray(labels.array) if labels is not None else None
+    excl = None if lab is None or lab.shape != site.shape else (lab > 0) & ~site
+    bone, tissue = None, "all tissue (no CT)"
+    if ct is not None:
+        try:
+            bone = PetCtAnatomy.build(suv, ct).bone
+        except InvalidInputError as exc:
+            tissue = f"all tissue (CT not usable: {exc.message})"
+    if bone is not None:
+        tissue = "bone" if bone[site].mean() >= 0.5 else "soft tissue"
+    z = lesion_local_significance(suv, site.astype(np.int32), tissue_mask=bone, exclude_mask=excl)
+    return float(z.get(1, float("nan"))), tissue
 
 
 def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
                   values: dict, followup_regions: dict[str, dict] | None = None,
                   tlg_skip: tuple[set[int], set[int]] = (set(), set()),
-                  residual: tuple[int, float] | None = None) -> CriterionResult:
+                  residual: _Residual | None = None, residual_target: str = "measure",
+                  residual_k: float = RESIDUAL_SIGNIFICANCE_K) -> CriterionResult:
     try:
         fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
     except InvalidInputError as exc:
         return _ne("PERCIST 1.0", f"PERCIST not evaluable: SUL needs {exc.message}")
     sb = _percist_scan(baseline, fb, skip_ids=tlg_skip[0])
     sf = _percist_scan(fu, ff, followup_regions, skip_ids=tlg_skip[1])
+    site_note = None
+    if residual is not None:
+        r_sul = residual.suv_peak * ff
+        stands_out = bool(np.isfinite(residual.z) and residual.z >= residual_k)
+        values.update(residual_sul_peak_at_baseline_target=r_sul, residual_significance_z=residual.z,
+                      residual_background_tissue=residual.tissue, residual_significance_k=residual_k)
+        hottest = sf.sul_peak is None or r_sul > sf.sul_peak
+        if residual_target == "measure" and stands_out and hottest:
+            site_note = (f"follow-up target measured at the site of the baseline target (lesion "
+                         f"{residual.lesion_id}), not segmented on the follow-up: SULpeak {r_sul:.2f} "
+                         f"(segmented lesions: {'none' if sf.sul_peak is None else f'{sf.sul_peak:.2f}'}), "
+                         f"{residual.z:.1f} noise SDs above its {residual.tissue} background "
+                         f"(>= {residual_k:g}: distinguishable, so not a complete response)")
+            sf = sf.model_copy(update={"sul_peak": r_sul})
+        elif (hottest and sf.liver_sul_mean is not None and r_sul >= sf.liver_sul_mean
+              and (residual_target == "flag" or not np.isfinite(residual.z))):
+            site_note = (f"residual uptake at the site of the baseline target (lesion {residual.lesion_id}), "
+                         f"not segmented on the follow-up: SULpeak {r_sul:.2f} >= follow-up liver SULmean "
+                         f"{sf.liver_sul_mean:.2f}"
+                         + ("" if np.isfinite(residual.z) else "; its significance could not be computed")
+                         + "; the category uses the segmented lesions only -- review the site")
     values.update(baseline_sul_factor=fb, followup_sul_factor=ff, baseline_sul_peak=sb.sul_peak,
                   followup_sul_peak=sf.sul_peak, baseline_tlg=sb.tlg, followup_tlg=sf.tlg,
                   tlg_left_out_baseline_ids=sorted(tlg_skip[0]), tlg_left_out_followup_ids=sorted(tlg_skip[1]))
@@ -787,14 +884,7 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
     if opts.get("reference") == "blood_pool" and "reference" not in options:
         res.flags.append("liver reference not found at baseline: blood pool used for measurability")
         res.provenance.warn("liver reference not found: blood pool used")
-    if residual is not None:
-        lid, r_sul = residual[0], residual[1] * ff
-        values["residual_sul_peak_at_baseline_target"] = r_sul
-        if (sf.sul_peak is None or r_sul > sf.sul_peak) and sf.liver_sul_mean is not None \
-                and r_sul >= sf.liver_sul_mean:
-            msg = (f"residual uptake at the site of the baseline target (lesion {lid}), not segmented on the "
-                   f"follow-up: SULpeak {r_sul:.2f} >= follow-up liver SULmean {sf.liver_sul_mean:.2f}; the "
-                   f"category ({res.category}) uses the segmented lesions only -- review the site")
-            res.flags.append(msg)
-            res.provenance.warn(msg)
+    if site_note is not None:
+        res.flags.append(site_note)
+        res.provenance.warn(site_note)
     return res

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.provenance import Provenance
-from theranostix.pet.scores import CriterionResult, Reason, check_comparator, check_value, fmt, meets
+from theranostix.pet.scores import CriterionResult, Reason, check_comparator, check_value, meets
 
 
 class ExistingLesionChange(BaseModel):
