@@ -106,8 +106,8 @@ RESIDUAL_TARGET_MODES: tuple[str, ...] = ("measure", "flag")
 #: measured as the follow-up target: the Rose constant k = 5, the same rule the PET analysis keeps a
 #: threshold lesion by (``theranostix.pet.pipeline.LOCAL_SIGNIFICANCE_K``). Measured on 40 FDG twin
 #: pairs (benchmarks/bench_response_notes.md): the one unsegmented target with real residual
-#: tumour scored z 9.3, the ten complete responders' sites z 0.8-2.3 (the highest, 3.7, a bone
-#: site of a pair that reads PMD by new lesions).
+#: tumour scored z 9.3, ten sites without residual tumour z 1.1-2.0 and a faint bone target of a
+#: pair that reads PMD by new lesions z 3.7.
 RESIDUAL_SIGNIFICANCE_K = LOCAL_SIGNIFICANCE_K
 
 
