@@ -1167,7 +1167,10 @@ def write_doc_v2() -> None:
                      "shell is used; 06:25-06:57 UTC), the auto arm's too (07:00-07:12 UTC), and after the registration "
                      "seed fix (a fixed seed instead of SimpleITK's wall clock) every arm was re-assessed on the final "
                      "code (07:22-07:50 UTC; PERCIST TLG over the lesions segmented on both scans; residual uptake at "
-                     "the baseline target's site flagged). The imaging truth is v4 (every pair's categories equal "
+                     "the baseline target's site flagged). Sixth session (2026-11-24): every arm was re-assessed "
+                     "(FDG 08:55-09:25, PSMA 09:36-09:48 UTC) on the fifth session's analyses with PERCIST's follow-up "
+                     "target measured at the baseline target's site when no lesion took it and the site stands out of "
+                     "its own tissue (`residual_target` \"measure\"). The imaging truth is v4 (every pair's categories equal "
                      "to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
                      "section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
