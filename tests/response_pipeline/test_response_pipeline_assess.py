@@ -260,6 +260,7 @@ def test_residual_uptake_at_an_unsegmented_baseline_target_is_measured(make):
     assert fa.values["residual_significance_z"] >= 5.0
     assert p.values["followup_sul_peak"] == pytest.approx(9.0 * f, rel=1e-4)  # not lesion 2's 4.8 x f
     assert p.category == "PMR"  # 16 -> 9 SUV: -44 %
+    assert p.values["followup_sum_lesions"] == ["site of baseline lesion 1", "2"]  # the site counts too
     assert any("follow-up target measured at the site of the baseline target (lesion 1)" in x for x in fa.flags)
     # a residual too faint for PMR: 16 -> 12 SUV is -25 %, SMD -- without it the lesion 2 would give PMR
     fu12 = make.analysis(seg, days=60, suv=_suv_image(hot_at=(0.0, 0.0, 0.0), value=12.0))
@@ -307,3 +308,28 @@ def test_residual_options_checked(make):
         assess_response(_base(make), [fu], residual_target="ignore")
     with pytest.raises(InvalidInputError, match="residual_significance_k"):
         assess_response(_base(make), [fu], residual_significance_k=0.0)
+
+
+def test_percist_secondary_sum_from_the_analyses(make):
+    # baseline lesions' SULpeaks (0.8 x SUVmax x f): 16f bone, 9.6f external iliac node, 4.8f node,
+    # 4f bone (measurability threshold 1.5 x 5f + 2 x 0.5f = 8.5f: only the first two count)
+    from theranostix.response.pipeline import percist_organ
+
+    f = 61.731 / 80
+    b = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0),
+                       make.lesion(2, (100, 0, 0), 5.0, 12.0, site="external_iliac_left"),
+                       make.lesion(3, (0, 100, 0), 1.0, 6.0, site="obturator_right"),
+                       make.lesion(4, (0, 0, 100), 1.0, 5.0)])
+    fu = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 10.0),
+                        make.lesion(2, (100, 0, 0), 5.0, 12.0, site="external_iliac_left"),
+                        make.lesion(3, (0, 100, 0), 1.0, 11.0, site="obturator_right"),
+                        make.lesion(5, (-90, 0, 0), 1.0, 15.0, site="common_iliac_left")], days=60)
+    v = assess_response(b, [fu], criteria=["percist"], new_lesion_baseline_fraction=None
+                        ).followups[0].criteria["percist"].values
+    assert v["baseline_sul_peak_sum"] == pytest.approx((16.0 + 9.6) * f, rel=1e-4)
+    assert v["baseline_sum_lesions"] == ["1", "2"]
+    # follow-up: node 5 (12f), node 2 (9.6f) -- node 3 (8.8f) is a third node --, bone 1 (8f)
+    assert v["followup_sum_lesions"] == ["5", "2", "1"]
+    assert v["followup_sul_peak_sum"] == pytest.approx((12.0 + 9.6 + 8.0) * f, rel=1e-4)
+    assert [percist_organ(s) for s in ("external_iliac_left", "bone", "lung", "adrenal_gland_left", None)] == \
+        ["lymph_node", "bone", "lung", "adrenal_gland_left", "unassigned"]

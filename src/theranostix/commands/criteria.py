@@ -67,6 +67,28 @@ def recip_cmd(
     _show({"recip": res}, json_out)
 
 
+def _percist_lesions(items: list[str] | None, option: str) -> list | None:
+    """``SULPEAK:ORGAN`` strings -> PercistLesion list (None when not given); a SULpeak of 0 is
+    "no lesion" (a follow-up without lesions)."""
+    from theranostix.response.percist import PercistLesion
+
+    if not items:
+        return None
+    out = []
+    for i, item in enumerate(items, start=1):
+        value, sep, organ = item.partition(":")
+        try:
+            sul = float(value)
+        except ValueError:
+            sul = float("nan")
+        if not sep or not organ.strip() or not sul >= 0:
+            raise InvalidInputError(f"{option} {item!r} is not SULPEAK:ORGAN with SULPEAK >= 0",
+                                    where=f"{option} (occurrence {i})", fix="e.g. 5.2:lung or 3.1:lymph_node")
+        if sul > 0:
+            out.append(PercistLesion(sul_peak=sul, organ=organ.strip().lower(), lesion_id=str(i)))
+    return out
+
+
 @criteria_app.command("percist")
 def percist_cmd(
     baseline_sulpeak: float = typer.Option(..., "--baseline-sulpeak", help="Baseline SULpeak of the hottest lesion."),
@@ -81,6 +103,11 @@ def percist_cmd(
     followup_uptake_min: Optional[float] = typer.Option(None, "--followup-uptake-min", help="Follow-up uptake time (min)."),
     baseline_tlg: Optional[float] = typer.Option(None, "--baseline-tlg", help="Baseline TLG (optional)."),
     followup_tlg: Optional[float] = typer.Option(None, "--followup-tlg", help="Follow-up TLG (optional)."),
+    baseline_lesion: Optional[list[str]] = typer.Option(
+        None, "--baseline-lesion", help="SULPEAK:ORGAN of a baseline lesion for the secondary sum of up to 5 "
+                                        "hottest lesions (<= 2 per organ; all nodes one organ); repeat."),
+    followup_lesion: Optional[list[str]] = typer.Option(
+        None, "--followup-lesion", help="SULPEAK:ORGAN of a follow-up lesion for the secondary sum; repeat."),
     new_lesions: int = typer.Option(0, "--new-lesions", help="Number of new FDG-avid lesions typical of cancer."),
     reference: str = typer.Option("liver", "--reference", help="Measurability reference: liver or blood_pool."),
     on_incomparable: str = typer.Option("flag", "--on-incomparable", help="flag (category NE + flags) or refuse (exit 2)."),
@@ -91,13 +118,17 @@ def percist_cmd(
     """PERCIST 1.0 with liver-SUL and uptake-time comparability checks."""
     from theranostix.response.percist import PercistScan, percist
 
+    if bool(baseline_lesion) != bool(followup_lesion):
+        raise InvalidInputError("the secondary sum needs the lesions of both scans",
+                                where="--baseline-lesion/--followup-lesion",
+                                fix="give both, or neither (a follow-up without lesions: --followup-lesion 0:none)")
     base = PercistScan(sul_peak=baseline_sulpeak, liver_sul_mean=baseline_liver_mean,
                        liver_sul_sd=baseline_liver_sd, blood_pool_sul_mean=baseline_blood_pool_mean,
                        blood_pool_sul_sd=baseline_blood_pool_sd, uptake_min=baseline_uptake_min,
-                       tlg=baseline_tlg)
+                       tlg=baseline_tlg, lesions=_percist_lesions(baseline_lesion, "--baseline-lesion"))
     fu = PercistScan(sul_peak=None if followup_sulpeak == 0 else followup_sulpeak, liver_sul_mean=followup_liver_mean,
                      blood_pool_sul_mean=followup_blood_pool_mean, uptake_min=followup_uptake_min,
-                     tlg=followup_tlg)
+                     tlg=followup_tlg, lesions=_percist_lesions(followup_lesion, "--followup-lesion"))
     res = percist(base, fu, new_lesions, reference=reference,  # type: ignore[arg-type]
                   on_incomparable=on_incomparable, pmr_boundary=pmr_boundary,  # type: ignore[arg-type]
                   pmd_boundary=pmd_boundary)  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ PMC4976461); CRITERIA.md §3.1 [V]. Summary:
 * PMD: SULpeak rises > 30 % and > 0.8 SUL; or new FDG-avid lesions; or TLG > 75 % up with no
   SUL decline.
 * SMD: none of the above.
+* Optional secondary measure (reported, never used for the category): the sum of the SULpeaks of
+  up to 5 of the hottest lesions, at most 2 per organ (Wahl 2009, after RECIST 1.1), with its
+  relative change -- :func:`sum_of_hottest`.
 
 Comparability failures are **never scored silently**. With ``on_incomparable="flag"`` (default)
 the result's category is ``"NE"`` (not evaluable), ``flags`` lists each failure, and the
@@ -32,6 +35,32 @@ from theranostix.core.provenance import Provenance
 from theranostix.pet.scores import CriterionResult, Reason, check_comparator, check_value, fmt, meets
 
 
+#: PERCIST's optional secondary measure: at most this many lesions in the sum of SULpeaks ...
+SUM_MAX_LESIONS: int = 5
+#: ... and at most this many per organ (Wahl 2009, after RECIST 1.1).
+SUM_MAX_PER_ORGAN: int = 2
+
+
+class PercistLesion(BaseModel):
+    """One lesion for PERCIST's sum of the hottest lesions.
+
+    Attributes
+    ----------
+    sul_peak
+        Its SULpeak.
+    organ
+        The organ it counts against for the "at most 2 per organ" rule. Follow RECIST 1.1: all
+        lymph nodes are one organ (``"lymph_node"``), so are the skeleton (``"bone"``) and both
+        lungs (``"lung"``).
+    lesion_id
+        Optional identifier, echoed in the values.
+    """
+
+    sul_peak: float
+    organ: str
+    lesion_id: str | None = None
+
+
 class PercistScan(BaseModel):
     """Measurements of one FDG PET scan (SUL = SUV normalised to lean body mass).
 
@@ -48,6 +77,10 @@ class PercistScan(BaseModel):
         Uptake time (injection to scan start) in minutes.
     tlg
         Total lesion glycolysis (SUL x mL), optional, for the TLG rule of PMD.
+    lesions
+        Optional per-lesion SULpeaks for the secondary measure (:func:`sum_of_hottest`); the
+        baseline sum takes the measurable lesions only, the follow-up sum the hottest lesions
+        (like the target, they need not be the same lesions).
     """
 
     sul_peak: float | None
@@ -57,6 +90,39 @@ class PercistScan(BaseModel):
     blood_pool_sul_sd: float | None = None
     uptake_min: float | None = None
     tlg: float | None = None
+    lesions: list[PercistLesion] | None = None
+
+
+def sum_of_hottest(lesions: list[PercistLesion], *, max_lesions: int = SUM_MAX_LESIONS,
+                   max_per_organ: int = SUM_MAX_PER_ORGAN,
+                   min_sul_peak: float | None = None) -> tuple[float, list[PercistLesion]]:
+    """PERCIST's secondary measure: the sum of the SULpeaks of up to ``max_lesions`` of the hottest
+    lesions, at most ``max_per_organ`` per organ.
+
+    Lesions are taken hottest first; one whose organ already has ``max_per_organ`` lesions is
+    skipped (the next hottest elsewhere takes its place). With ``min_sul_peak`` only lesions at or
+    above it count (the baseline's measurability threshold). Ties keep the input order.
+
+    Returns
+    -------
+    tuple
+        (sum of SULpeaks -- 0.0 when no lesion counts --, the lesions counted, hottest first).
+    """
+    if max_lesions < 1 or max_per_organ < 1:
+        raise InvalidInputError(f"max_lesions {max_lesions} and max_per_organ {max_per_organ} must be >= 1",
+                                where="sum_of_hottest")
+    chosen: list[PercistLesion] = []
+    per: dict[str, int] = {}
+    for les in sorted(lesions, key=lambda x: -x.sul_peak):
+        if len(chosen) == max_lesions:
+            break
+        if min_sul_peak is not None and les.sul_peak < min_sul_peak:
+            break
+        if per.get(les.organ, 0) >= max_per_organ:
+            continue
+        per[les.organ] = per.get(les.organ, 0) + 1
+        chosen.append(les)
+    return float(sum(x.sul_peak for x in chosen)), chosen
 
 
 def percist(
@@ -141,6 +207,8 @@ def percist(
         check_value(scan.tlg, f"{nm}.tlg", required=False)
         check_value(scan.liver_sul_sd, f"{nm}.liver_sul_sd", required=False)
         check_value(scan.blood_pool_sul_sd, f"{nm}.blood_pool_sul_sd", required=False)
+        for i, les in enumerate(scan.lesions or []):
+            check_value(les.sul_peak, f"{nm}.lesions[{i}].sul_peak")
     prov = Provenance(parameters={
         "reference": reference, "on_incomparable": on_incomparable,
         "response_fraction": response_fraction, "response_abs_sul": response_abs_sul,
@@ -251,6 +319,24 @@ def percist(
                   "with no SUL decline)"),
             met=pmd_tlg, values={"tlg_change_fraction": tlg_change},
             thresholds={"tlg_pmd_fraction": tlg_pmd_fraction, "comparator": ">"}))
+    # secondary measure (reported only)
+    if baseline.lesions is not None and followup.lesions is not None:
+        b_sum, b_in = sum_of_hottest(baseline.lesions, min_sul_peak=thr)
+        f_sum, f_in = sum_of_hottest(followup.lesions)
+        sum_change = (f_sum - b_sum) / b_sum if b_sum > 0 else None
+        values.update(baseline_sul_peak_sum=b_sum, followup_sul_peak_sum=f_sum,
+                      sul_peak_sum_change_fraction=sum_change,
+                      baseline_sum_lesions=[x.lesion_id for x in b_in],
+                      followup_sum_lesions=[x.lesion_id for x in f_in])
+        reasons.append(Reason(
+            rule="PERCIST.secondary.sum_of_hottest",
+            text=(f"Sum of the SULpeaks of up to {SUM_MAX_LESIONS} hottest lesions (<= {SUM_MAX_PER_ORGAN} per "
+                  f"organ; baseline: measurable ones): {fmt(b_sum)} ({len(b_in)} lesions) -> {fmt(f_sum)} "
+                  f"({len(f_in)})" + ("" if sum_change is None else f", {sum_change * 100:+.1f} %")
+                  + "; secondary measure, not used for the category"),
+            met=None, values={"baseline_sum": b_sum, "followup_sum": f_sum, "change_fraction": sum_change},
+            thresholds={"max_lesions": SUM_MAX_LESIONS, "max_per_organ": SUM_MAX_PER_ORGAN,
+                        "baseline_min_sul_peak": thr}))
     # PMR
     rel_dn = meets(-change, pmr_op, response_fraction)
     abs_dn = meets(-change_abs, pmr_op, response_abs_sul)
@@ -294,4 +380,5 @@ def percist(
                            values=values, provenance=prov)
 
 
-__all__ = ["PercistScan", "percist"]
+__all__ = ["PercistLesion", "PercistScan", "percist", "sum_of_hottest", "SUM_MAX_LESIONS",
+           "SUM_MAX_PER_ORGAN"]

@@ -51,12 +51,12 @@ from theranostix.core.body_size import lbm_janmahasatian_kg
 from theranostix.core.errors import ComputationError, InvalidInputError
 from theranostix.core.provenance import Provenance
 from theranostix.pet.metrics import suv_peak_global
-from theranostix.pet.pipeline import LOCAL_SIGNIFICANCE_K
+from theranostix.pet.pipeline import LOCAL_SIGNIFICANCE_K, site_kind
 from theranostix.pet.segmentation import lesion_local_significance
 from theranostix.pet.reference_regions import PetCtAnatomy
 from theranostix.pet.scores import CriterionResult, Reason
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
-from theranostix.response.percist import PercistScan, percist
+from theranostix.response.percist import PercistLesion, PercistScan, percist
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
 from theranostix.response.recip import recip
 from theranostix.response.reference_voi import carry_reference_voi
@@ -70,7 +70,7 @@ from theranostix.response.tracking import (
 
 __all__ = ["CRITERIA", "ComparabilityCheck", "RegistrationSummary", "LesionChange",
            "FollowupAssessment", "ResponseAssessment", "assess_response", "check_same_patient",
-           "sul_factor", "REGIONAL_SITES"]
+           "sul_factor", "percist_organ", "REGIONAL_SITES"]
 
 #: Criteria :func:`assess_response` can compute.
 CRITERIA = ("recip", "percist", "ppp")
@@ -758,6 +758,18 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     return skip_b, skip_f
 
 
+def percist_organ(site: str | None) -> str:
+    """The organ a lesion counts against in PERCIST's "at most 2 per organ" rule (RECIST 1.1:
+    every lymph node station is one organ, ``"lymph_node"``; so are the skeleton, ``"bone"``, and
+    both lungs, ``"lung"``; other sites are their own organ)."""
+    kind = site_kind(str(site)) if site else "unassigned"
+    if kind == "node":
+        return "lymph_node"
+    if kind in ("bone", "lung", "liver", "prostate"):
+        return kind
+    return str(site or "unassigned")
+
+
 def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = None,
                   skip_ids: set[int] | None = None) -> PercistScan:
     les = _lesions(res)
@@ -773,13 +785,16 @@ def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = Non
         blood_pool_sul_sd=None if bp is None or bp.get("sd") is None else float(bp["sd"]) * factor,
         uptake_min=getattr(res, "uptake_time_min", None),
         tlg=float(sum(float(x.total_lesion_activity) for x in les
-                      if int(x.lesion_id) not in (skip_ids or set()))) * factor)
+                      if int(x.lesion_id) not in (skip_ids or set()))) * factor,
+        lesions=[PercistLesion(sul_peak=float(x.suv_peak_global) * factor, organ=percist_organ(x.site),
+                               lesion_id=str(x.lesion_id)) for x in les])
 
 
 class _Residual(NamedTuple):
     """Follow-up uptake at the site of a baseline target no follow-up lesion took."""
 
     lesion_id: int
+    site: str | None
     suv_peak: float
     z: float  # significance against the site's own tissue background (NaN: too few voxels)
     tissue: str  # background tissue the z was computed against
@@ -810,7 +825,7 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: A
     if mask is None:
         return None
     z, tissue = _site_significance(f_suv, mask, getattr(fu, "labels", None), getattr(fu, "ct", None))
-    return _Residual(int(tgt.lesion_id), float(suv_peak_global(f_suv, mask)), z, tissue)
+    return _Residual(int(tgt.lesion_id), tgt.site, float(suv_peak_global(f_suv, mask)), z, tissue)
 
 
 def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tuple[float, str]:
@@ -860,7 +875,9 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
                          f"(segmented lesions: {'none' if sf.sul_peak is None else f'{sf.sul_peak:.2f}'}), "
                          f"{residual.z:.1f} noise SDs above its {residual.tissue} background "
                          f"(>= {residual_k:g}: distinguishable, so not a complete response)")
-            sf = sf.model_copy(update={"sul_peak": r_sul})
+            site_lesion = PercistLesion(sul_peak=r_sul, organ=percist_organ(residual.site),
+                                        lesion_id=f"site of baseline lesion {residual.lesion_id}")
+            sf = sf.model_copy(update={"sul_peak": r_sul, "lesions": [*(sf.lesions or []), site_lesion]})
         elif (hottest and sf.liver_sul_mean is not None and r_sul >= sf.liver_sul_mean
               and (residual_target == "flag" or not np.isfinite(residual.z))):
             site_note = (f"residual uptake at the site of the baseline target (lesion {residual.lesion_id}), "
