@@ -333,3 +333,20 @@ def test_percist_secondary_sum_from_the_analyses(make):
     assert v["followup_sul_peak_sum"] == pytest.approx((12.0 + 9.6 + 8.0) * f, rel=1e-4)
     assert [percist_organ(s) for s in ("external_iliac_left", "bone", "lung", "adrenal_gland_left", None)] == \
         ["lymph_node", "bone", "lung", "adrenal_gland_left", "unassigned"]
+
+
+def test_residual_whose_significance_cannot_be_computed_is_flagged_for_review(make):
+    # a follow-up image no larger than the site: no background shell, so z is unknown -> not used
+    # as the target, but flagged (it is above the liver), never dropped silently
+    import numpy as np
+
+    from theranostix.core.image import Image
+
+    # 7^3 voxels of 4 mm around the 10 mL target (equivalent radius 13.4 mm): every voxel lies
+    # within 10 mm of the site, where the 10-20 mm background shell begins
+    suv = Image(np.full((7, 7, 7), 9.0, dtype=np.float32), spacing=(4.0, 4.0, 4.0),
+                origin=(-12.0, -12.0, -12.0), units="SUVbw")
+    fa = assess_response(_base(make), [make.analysis([], days=60, suv=suv)], criteria=["percist"]).followups[0]
+    assert fa.values["residual_significance_z"] is None
+    assert fa.category("percist") == "CMR"
+    assert any("significance could not be computed" in x and "review the site" in x for x in fa.flags)

@@ -52,9 +52,9 @@ from theranostix.core.errors import ComputationError, InvalidInputError
 from theranostix.core.provenance import Provenance
 from theranostix.pet.metrics import suv_peak_global
 from theranostix.pet.pipeline import LOCAL_SIGNIFICANCE_K, site_kind
-from theranostix.pet.segmentation import lesion_local_significance
 from theranostix.pet.reference_regions import PetCtAnatomy
 from theranostix.pet.scores import CriterionResult, Reason
+from theranostix.pet.segmentation import lesion_local_significance
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
 from theranostix.response.percist import PercistLesion, PercistScan, percist
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
@@ -866,7 +866,8 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
     if residual is not None:
         r_sul = residual.suv_peak * ff
         stands_out = bool(np.isfinite(residual.z) and residual.z >= residual_k)
-        values.update(residual_sul_peak_at_baseline_target=r_sul, residual_significance_z=residual.z,
+        values.update(residual_sul_peak_at_baseline_target=r_sul,
+                      residual_significance_z=residual.z if np.isfinite(residual.z) else None,
                       residual_background_tissue=residual.tissue, residual_significance_k=residual_k)
         hottest = sf.sul_peak is None or r_sul > sf.sul_peak
         if residual_target == "measure" and stands_out and hottest:
