@@ -1,4 +1,5 @@
-"""PERCIST's secondary measure: the sum of up to 5 hottest SULpeaks, at most 2 per organ."""
+"""PERCIST's secondary measure (sum of up to 5 hottest SULpeaks, at most 2 per organ) and the
+calculator's other-lesion input."""
 
 from __future__ import annotations
 
@@ -75,3 +76,12 @@ def test_percist_cli_secondary_sum(cli):
                 ["--baseline-lesion", "10:lung"]):
         code, _, err = cli(args + bad)
         assert code == 2 and "lesion" in err, bad
+
+
+def test_percist_cli_other_lesion_increase(cli):
+    args = ["criteria", "percist", "--baseline-sulpeak", "10", "--followup-sulpeak", "6",
+            "--baseline-liver-mean", "2.0", "--baseline-liver-sd", "0.25", "--followup-liver-mean", "2.0", "--json"]
+    code, out, err = cli(args)
+    assert code == 0 and json.loads(out)["category"] == "PMR", err
+    code, out, err = cli(args + ["--other-lesion-increase"])
+    assert code == 0 and json.loads(out)["category"] == "SMD", err

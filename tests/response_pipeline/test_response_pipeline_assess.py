@@ -350,3 +350,32 @@ def test_residual_whose_significance_cannot_be_computed_is_flagged_for_review(ma
     assert fa.values["residual_significance_z"] is None
     assert fa.category("percist") == "CMR"
     assert any("significance could not be computed" in x and "review the site" in x for x in fa.flags)
+
+
+def test_percist_pmr_needs_no_other_lesion_increasing(make):
+    # target (lesion 1) SULpeak 16 -> 8 SUV (x f): -50 %, PMR by itself; lesion 2 stays cooler than
+    # the target on both scans (else it would be the follow-up target)
+    def scan(l2_volume, l2_suv, days=0):
+        return make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0 if days == 0 else 10.0),
+                              make.lesion(2, (100, 0, 0), l2_volume, l2_suv, site="external_iliac_left")],
+                             days=days)
+
+    b = scan(5.0, 5.0)
+    assert assess_response(b, [scan(5.0, 5.0, 60)], criteria=["percist"]).followups[0].category("percist") == "PMR"
+    # lesion 2's SULpeak 4 -> 6.4 SUV (x f): +60 % and 1.85 SUL -> PMR excluded, SMD, flagged
+    fa = assess_response(b, [scan(5.0, 8.0, 60)], criteria=["percist"]).followups[0]
+    assert fa.category("percist") == "SMD"
+    assert [(d["baseline_id"], d["measure"]) for d in fa.values["nontarget_increases"]] == [(2, "sul_peak")]
+    assert any("other lesions increased > 30 %" in x and "PMR excluded" in x for x in fa.flags)
+    # +30 % exactly is not "> 30 %": 4 -> 5.2
+    assert assess_response(b, [scan(5.0, 6.5, 60)], criteria=["percist"]).followups[0].category("percist") == "PMR"
+    # lesion 2's longest diameter 21.2 -> 28.4 mm (5 -> 12 mL): +34 % and >= 5 mm -> excluded too
+    fa = assess_response(b, [scan(12.0, 5.0, 60)], criteria=["percist"]).followups[0]
+    assert fa.category("percist") == "SMD"
+    assert [d["measure"] for d in fa.values["nontarget_increases"]] == ["longest_diameter_mm"]
+    # +26 % (5 -> 10 mL is 21.2 -> 26.7 mm) is below the 30 %: PMR stands
+    assert assess_response(b, [scan(10.0, 5.0, 60)], criteria=["percist"]).followups[0].category("percist") == "PMR"
+    # the caller may override the check (flagged)
+    fa = assess_response(b, [scan(5.0, 8.0, 60)], criteria=["percist"],
+                         criterion_options={"percist": {"nontarget_increase_over_30pct": False}}).followups[0]
+    assert fa.category("percist") == "PMR" and any("not applied" in x for x in fa.flags)

@@ -109,6 +109,8 @@ def percist_cmd(
     followup_lesion: Optional[list[str]] = typer.Option(
         None, "--followup-lesion", help="SULPEAK:ORGAN of a follow-up lesion for the secondary sum; repeat."),
     new_lesions: int = typer.Option(0, "--new-lesions", help="Number of new FDG-avid lesions typical of cancer."),
+    other_lesion_increase: bool = typer.Option(
+        False, "--other-lesion-increase", help="Another lesion increased > 30 % in SUL or size (excludes PMR)."),
     reference: str = typer.Option("liver", "--reference", help="Measurability reference: liver or blood_pool."),
     on_incomparable: str = typer.Option("flag", "--on-incomparable", help="flag (category NE + flags) or refuse (exit 2)."),
     pmr_boundary: str = typer.Option(">=", "--pmr-boundary", help="'>=' (default) or '>'."),
@@ -131,7 +133,8 @@ def percist_cmd(
                      tlg=followup_tlg, lesions=_percist_lesions(followup_lesion, "--followup-lesion"))
     res = percist(base, fu, new_lesions, reference=reference,  # type: ignore[arg-type]
                   on_incomparable=on_incomparable, pmr_boundary=pmr_boundary,  # type: ignore[arg-type]
-                  pmd_boundary=pmd_boundary)  # type: ignore[arg-type]
+                  pmd_boundary=pmd_boundary,  # type: ignore[arg-type]
+                  nontarget_increase_over_30pct=other_lesion_increase)
     _show({"percist": res}, json_out)
 
 

@@ -53,7 +53,7 @@ from theranostix.core.provenance import Provenance
 from theranostix.pet.metrics import suv_peak_global
 from theranostix.pet.pipeline import LOCAL_SIGNIFICANCE_K, site_kind
 from theranostix.pet.reference_regions import PetCtAnatomy
-from theranostix.pet.scores import CriterionResult, Reason
+from theranostix.pet.scores import CriterionResult, Reason, meets
 from theranostix.pet.segmentation import lesion_local_significance
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
 from theranostix.response.percist import PercistLesion, PercistScan, percist
@@ -109,6 +109,12 @@ RESIDUAL_TARGET_MODES: tuple[str, ...] = ("measure", "flag")
 #: tumour scored z 9.3, ten sites without residual tumour z 1.1-2.0 and a faint bone target of a
 #: pair that reads PMD by new lesions z 3.7.
 RESIDUAL_SIGNIFICANCE_K = LOCAL_SIGNIFICANCE_K
+#: PERCIST's PMR also needs "no increase > 30 % in SUL or size of other lesions". An increase is
+#: counted for a matched non-target lesion whose SULpeak rises > 30 % and > 0.8 SUL (the
+#: thresholds of PERCIST's own SULpeak progression, which guard against noise) or whose longest
+#: diameter rises > 30 % and by at least this many mm (RECIST 1.1's absolute 5 mm for
+#: progression; project choice: a 4 mm voxel makes a small lesion's diameter jump by > 30 %).
+NONTARGET_MIN_DIAMETER_INCREASE_MM = 5.0
 
 
 class ComparabilityCheck(BaseModel):
@@ -672,7 +678,7 @@ def assess_response(
                                                residual=_residual_at_baseline_target(
                                                    b_les, changes, fu, reg),
                                                residual_target=residual_target,
-                                               residual_k=float(residual_significance_k))
+                                               residual_k=float(residual_significance_k), changes=changes)
             results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
         if "ppp" in crit:
             n_distant = sum(1 for i in new_ids if str(f_by_id[i].site) not in set(regional_sites))
@@ -851,11 +857,37 @@ def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tupl
     return float(z.get(1, float("nan"))), tissue
 
 
+def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float, ff: float,
+                         fraction: float, abs_sul: float) -> list[dict[str, Any]]:
+    """Matched lesions other than the baseline target that increased by PERCIST's measure (see
+    :data:`NONTARGET_MIN_DIAMETER_INCREASE_MM`): SULpeak > ``fraction`` and > ``abs_sul`` SUL up,
+    or longest diameter > ``fraction`` and >= the minimum mm up. A lesion split on the follow-up
+    is judged by its largest piece (the matched one)."""
+    if not b_les:
+        return []
+    target = int(max(b_les, key=lambda x: float(x.suv_peak_global)).lesion_id)
+    out: list[dict[str, Any]] = []
+    for c in changes:
+        if c.status != "matched" or c.baseline_id is None or int(c.baseline_id) == target:
+            continue
+        if c.suv_peak_baseline and c.suv_peak_followup is not None:
+            b, f = c.suv_peak_baseline * fb, c.suv_peak_followup * ff
+            if meets((f - b) / b, ">", fraction) and meets(f - b, ">", abs_sul):
+                out.append({"baseline_id": int(c.baseline_id), "measure": "sul_peak", "baseline": b, "followup": f})
+        if c.diameter_mm_baseline and c.diameter_mm_followup is not None:
+            b, f = c.diameter_mm_baseline, c.diameter_mm_followup
+            if meets((f - b) / b, ">", fraction) and meets(f - b, ">=", NONTARGET_MIN_DIAMETER_INCREASE_MM):
+                out.append({"baseline_id": int(c.baseline_id), "measure": "longest_diameter_mm",
+                            "baseline": b, "followup": f})
+    return out
+
+
 def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, options: dict,
                   values: dict, followup_regions: dict[str, dict] | None = None,
                   tlg_skip: tuple[set[int], set[int]] = (set(), set()),
                   residual: _Residual | None = None, residual_target: str = "measure",
-                  residual_k: float = RESIDUAL_SIGNIFICANCE_K) -> CriterionResult:
+                  residual_k: float = RESIDUAL_SIGNIFICANCE_K,
+                  changes: Sequence[LesionChange] = ()) -> CriterionResult:
     try:
         fb, ff = sul_factor(baseline.patient or {}), sul_factor(fu.patient or {})
     except InvalidInputError as exc:
@@ -890,6 +922,12 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
                   followup_sul_peak=sf.sul_peak, baseline_tlg=sb.tlg, followup_tlg=sf.tlg,
                   tlg_left_out_baseline_ids=sorted(tlg_skip[0]), tlg_left_out_followup_ids=sorted(tlg_skip[1]))
     opts = dict(options)
+    increases = _nontarget_increases(changes, _lesions(baseline), fb, ff,
+                                     float(opts.get("response_fraction", 0.30)),
+                                     float(opts.get("response_abs_sul", 0.8)))
+    values["nontarget_increases"] = increases
+    if "nontarget_increase_over_30pct" not in opts:
+        opts["nontarget_increase_over_30pct"] = bool(increases)
     if "reference" not in opts:
         if sb.liver_sul_mean is None and sb.blood_pool_sul_mean is not None:
             opts["reference"] = "blood_pool"
@@ -899,6 +937,12 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
         if on_incomparable == "refuse" and "not comparable" in exc.message:
             raise
         return _ne("PERCIST 1.0", f"PERCIST not evaluable: {exc.message}")
+    if increases:
+        what = ", ".join(f"lesion {d['baseline_id']} {d['measure']} {d['baseline']:.3g} -> {d['followup']:.3g}"
+                         for d in increases)
+        res.flags.append(f"other lesions increased > 30 % ({what}): "
+                         + ("PMR excluded" if opts["nontarget_increase_over_30pct"]
+                            else "not applied (nontarget_increase_over_30pct given as an option)"))
     if opts.get("reference") == "blood_pool" and "reference" not in options:
         res.flags.append("liver reference not found at baseline: blood pool used for measurability")
         res.provenance.warn("liver reference not found: blood pool used")
