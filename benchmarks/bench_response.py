@@ -1170,7 +1170,10 @@ def write_doc_v2() -> None:
                      "the baseline target's site flagged). Sixth session (2026-11-24): every arm was re-assessed "
                      "(FDG 08:55-09:25, PSMA 09:36-09:48 UTC) on the fifth session's analyses with PERCIST's follow-up "
                      "target measured at the baseline target's site when no lesion took it and the site stands out of "
-                     "its own tissue (`residual_target` \"measure\"). The imaging truth is v4 (every pair's categories equal "
+                     "its own tissue (`residual_target` \"measure\"); the FDG arms and the PSMA final arm again "
+                     "(09:57-10:24 UTC) after PMR's \"no other lesion increasing > 30 %\" was applied (the PSMA truth "
+                     "and auto arms are from 09:36-09:48: PERCIST is exploratory there, RECIP does not use either "
+                     "change). The imaging truth is v4 (every pair's categories equal "
                      "to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
                      "section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
