@@ -29,7 +29,10 @@ optionally the CT, SUV image and lesion label map) and, for each follow-up:
      (:func:`theranostix.core.body_size.lbm_janmahasatian_kg`); liver (or blood-pool) reference
      from ``reference_regions`` -- on the follow-up, by default, the baseline liver VOI carried
      through the registration (:mod:`theranostix.response.reference_voi`), the follow-up's own
-     VOI as recorded fallback; uptake times; TLG = total lesion activity in SUL.mL.
+     VOI as recorded fallback; uptake times; TLG = total lesion activity in SUL.mL; the follow-up
+     target measured at the baseline target's site when no lesion took it and the site stands out
+     of its own tissue (``residual_target``); PMR excluded when another matched lesion increased
+     > 30 % (:func:`_nontarget_increases`); the secondary sum of up to 5 hottest SULpeaks.
    * PPP -- new lesions split into distant / regional by site, existing-lesion changes (longest
      diameter and SUVmax) and the optional clinical inputs ``psa_progression`` and
      ``confirmed_within_3_months``.
