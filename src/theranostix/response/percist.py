@@ -35,6 +35,9 @@ from theranostix.core.provenance import Provenance
 from theranostix.pet.scores import CriterionResult, Reason, check_comparator, check_value, fmt, meets
 
 
+#: PERCIST's response thresholds on SULpeak: a change of 30 % and 0.8 SUL (PMR and PMD).
+RESPONSE_FRACTION: float = 0.30
+RESPONSE_ABS_SUL: float = 0.8
 #: PERCIST's optional secondary measure: at most this many lesions in the sum of SULpeaks ...
 SUM_MAX_LESIONS: int = 5
 #: ... and at most this many per organ (Wahl 2009, after RECIST 1.1).
@@ -132,8 +135,8 @@ def percist(
     *,
     reference: Literal["liver", "blood_pool"] = "liver",
     on_incomparable: Literal["flag", "refuse"] = "flag",
-    response_fraction: float = 0.30,
-    response_abs_sul: float = 0.8,
+    response_fraction: float = RESPONSE_FRACTION,
+    response_abs_sul: float = RESPONSE_ABS_SUL,
     pmr_boundary: Literal[">=", ">"] = ">=",
     pmd_boundary: Literal[">=", ">"] = ">",
     liver_max_rel_diff: float = 0.20,
@@ -381,4 +384,4 @@ def percist(
 
 
 __all__ = ["PercistLesion", "PercistScan", "percist", "sum_of_hottest", "SUM_MAX_LESIONS",
-           "SUM_MAX_PER_ORGAN"]
+           "SUM_MAX_PER_ORGAN", "RESPONSE_FRACTION", "RESPONSE_ABS_SUL"]

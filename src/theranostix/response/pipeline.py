@@ -59,7 +59,13 @@ from theranostix.pet.reference_regions import PetCtAnatomy
 from theranostix.pet.scores import CriterionResult, Reason, meets
 from theranostix.pet.segmentation import lesion_local_significance
 from theranostix.pet.staging import COMMON_ILIAC_STATIONS, REGIONAL_PELVIC_STATIONS
-from theranostix.response.percist import PercistLesion, PercistScan, percist
+from theranostix.response.percist import (
+    RESPONSE_ABS_SUL,
+    RESPONSE_FRACTION,
+    PercistLesion,
+    PercistScan,
+    percist,
+)
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
 from theranostix.response.recip import recip
 from theranostix.response.reference_voi import carry_reference_voi
@@ -799,6 +805,11 @@ def _percist_scan(res: Any, factor: float, regions: dict[str, dict] | None = Non
                                lesion_id=str(x.lesion_id)) for x in les])
 
 
+def _baseline_target(b_les: list) -> Any:
+    """PERCIST's baseline target: the lesion with the highest SUVpeak (``b_les`` not empty)."""
+    return max(b_les, key=lambda x: float(x.suv_peak_global))
+
+
 class _Residual(NamedTuple):
     """Follow-up uptake at the site of a baseline target no follow-up lesion took."""
 
@@ -825,7 +836,7 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: A
     f_suv = getattr(fu, "suv", None)
     if not b_les or f_suv is None:
         return None
-    tgt = max(b_les, key=lambda x: float(x.suv_peak_global))
+    tgt = _baseline_target(b_les)
     ch = next((c for c in changes if c.baseline_id is not None and int(c.baseline_id) == int(tgt.lesion_id)), None)
     if ch is None or ch.status != "disappeared" or any(fl.startswith(MERGED_INTO) for fl in ch.flags):
         return None
@@ -868,7 +879,7 @@ def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float
     is judged by its largest piece (the matched one)."""
     if not b_les:
         return []
-    target = int(max(b_les, key=lambda x: float(x.suv_peak_global)).lesion_id)
+    target = int(_baseline_target(b_les).lesion_id)
     out: list[dict[str, Any]] = []
     for c in changes:
         if c.status != "matched" or c.baseline_id is None or int(c.baseline_id) == target:
@@ -926,8 +937,8 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
                   tlg_left_out_baseline_ids=sorted(tlg_skip[0]), tlg_left_out_followup_ids=sorted(tlg_skip[1]))
     opts = dict(options)
     increases = _nontarget_increases(changes, _lesions(baseline), fb, ff,
-                                     float(opts.get("response_fraction", 0.30)),
-                                     float(opts.get("response_abs_sul", 0.8)))
+                                     float(opts.get("response_fraction", RESPONSE_FRACTION)),
+                                     float(opts.get("response_abs_sul", RESPONSE_ABS_SUL)))
     values["nontarget_increases"] = increases
     if "nontarget_increase_over_30pct" not in opts:
         opts["nontarget_increase_over_30pct"] = bool(increases)
