@@ -149,6 +149,31 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 
 
 # ====================================================================== imaging truth (v2)
+#: Held-out pairs (2026-11-24, seventh session). The first DEVELOPMENT_N pairs of every set were
+#: looked at pair by pair while the analysis and response code was changed; the HELDOUT_N pairs after
+#: them were fixed before any of them was run and no code was changed on their results, so they give
+#: the unbiased estimate. Seeds are taken in order from a start seed, cycles 1 + seed % 2, keeping the
+#: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
+#: development pairs: 5 per class there), patterns cycling as in the development pairs.
+DEVELOPMENT_N, HELDOUT_N = 20, 40
+PSMA_HELDOUT_FIRST_SEED, FDG_HELDOUT_FIRST_SEED = 1000, 1400
+
+
+def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
+    """(seed, cycles) of ``n`` held-out pairs, ``n // 4`` per response class the twin draws."""
+    from theranostix.twin.followup import RESPONSE_CLASSES, auto_response_class
+
+    left, out, seed = dict.fromkeys(RESPONSE_CLASSES, n // 4), [], first_seed
+    while len(out) < 4 * (n // 4):
+        cyc = 1 + seed % 2
+        cls = auto_response_class(seed, cyc)
+        if left[cls] > 0:
+            left[cls] -= 1
+            out.append((seed, cyc))
+        seed += 1
+    return out
+
+
 #: FDG pairs made in memory (seed, cycles): the twin's automatic response class is drawn from
 #: the seed (twin/followup.py); 5 each of CR/PR/SD/PD.
 FDG_PAIRS = [(401, 1), (402, 1), (403, 1), (406, 1), (407, 1),    # SD
@@ -162,7 +187,8 @@ FDG_PAIRS = [(401, 1), (402, 1), (403, 1), (406, 1), (407, 1),    # SD
 #: 22 mm (clipped 12-40 mm); 0-2 lung lesions 12-30 mm; 0-1 liver lesion 15-30 mm; 0-3 bone lesions
 #: (generator sizes); uptake drawn from the twin's FDG profile (SUV 7 +- 4 nodes/bone, 9 lung, 8
 #: liver; unchanged). The response class is set per pair (5 each), not drawn.
-FDG_BULKY_PAIRS = [(600 + i, 1 + (i % 2), cls) for i, cls in enumerate(["SD"] * 5 + ["PR"] * 5 + ["PD"] * 5 + ["CR"] * 5)]
+FDG_BULKY_PAIRS = [(600 + i, 1 + (i % 2), cls)
+                   for i, cls in enumerate((["SD"] * 5 + ["PR"] * 5 + ["PD"] * 5 + ["CR"] * 5) * (1 + HELDOUT_N // 20))]
 BULKY_NODE_MEDIAN_MM, BULKY_NODE_LOG_SD, BULKY_NODE_RANGE_MM = 22.0, 0.35, (12.0, 40.0)
 
 
@@ -815,10 +841,17 @@ ARMS = {"final": "A: analyze_study with the twin's organ labels as user organ ma
 
 
 def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
+    """Every pair of a set: the DEVELOPMENT_N development pairs, then the HELDOUT_N held-out ones."""
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
-    src = PAIRS if tracer == "psma-ga68" else FDG_PAIRS
+    src = PAIRS + heldout_pairs(PSMA_HELDOUT_FIRST_SEED) if tracer == "psma-ga68" \
+        else FDG_PAIRS + heldout_pairs(FDG_HELDOUT_FIRST_SEED)
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
+
+
+def is_heldout(tracer: str, seed: int) -> bool:
+    """Whether a pair of a set is one of its held-out pairs (see DEVELOPMENT_N)."""
+    return seed not in {s for s, _, _ in pairs_for(tracer)[:DEVELOPMENT_N]}
 
 
 def cache_path(tracer, seed, cycles, pattern, arm) -> Path:
@@ -830,7 +863,8 @@ def main_v2() -> None:
     ap.add_argument("--tracer", default="psma-ga68", choices=["psma-ga68", "fdg", "fdg-bulky"],
                     help="pair set: psma-ga68, fdg (generator patterns), fdg-bulky (PERCIST-typical disease)")
     ap.add_argument("--arm", default="truth", choices=list(ARMS))
-    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--n", type=int, default=None, help="only the first n pairs of the set (default: all)")
+    ap.add_argument("--heldout", action="store_true", help="only the held-out pairs")
     ap.add_argument("--part", default="1/1", help="k/n: run every n-th pair starting at k (parallel runs)")
     ap.add_argument("--fresh", action="store_true", help="recompute the cached pair rows")
     ap.add_argument("--fresh-analysis", action="store_true", help="also recompute cached analyze_study outputs")
@@ -856,7 +890,10 @@ def main_v2() -> None:
         write_doc_v2()
         return
     k, n = (int(x) for x in args.part.split("/"))
-    todo = pairs_for(args.tracer)[: args.n][k - 1::n]
+    todo = pairs_for(args.tracer)[: args.n]
+    if args.heldout:
+        todo = [p for p in todo if is_heldout(args.tracer, p[0])]
+    todo = todo[k - 1::n]
     for seed, cycles, pattern in todo:
         cache = cache_path(args.tracer, seed, cycles, pattern, args.arm)
         if cache.is_file() and not args.fresh:
@@ -961,6 +998,7 @@ def section_v2(tracer: str, arm: str) -> list[str]:
     meas = [r for r in ok if r["imaging"]["percist"] != "NE"]
     agree2 = lambda crit: sum(r["imaging"].get(f"{crit}_avid") == r["measured"][crit] for r in ok)  # noqa: E731
     rdr = [r for r in ok if r["imaging"].get("reader")]
+    held = [r for r in ok if is_heldout(tracer, r["seed"])]
     n_rdr = len(rdr)
     a_rdr = sum(r["imaging"]["reader"]["percist"] == r["measured"]["percist"] for r in rdr)
     ceiling = sum(r["imaging"]["reader"]["p_modal"] for r in rdr)
@@ -1008,17 +1046,23 @@ def section_v2(tracer: str, arm: str) -> list[str]:
              _conf(ok, "percist", "img:percist", ["CMR", "PMR", "SMD", "PMD"]), "",
              "RECIP 1.0 (object truth rows):", "", _conf(ok, "recip", "obj:recip", ["CR", "PR", "SD", "PD"]), "",
              "PERCIST 1.0 (object truth rows):", "", _conf(ok, "percist", "obj:percist", ["CMR", "PMR", "SMD", "PMD"]), "",
-             "| seed | cyc | pattern | class | TV object (mL) | TV imaging | TV measured | new obj/visible/vis+avid/meas | "
+             *(["Held-out pairs only, RECIP 1.0 (imaging truth rows, measured columns):", "",
+                _conf(held, "recip", "img:recip", ["CR", "PR", "SD", "PD"]), ""] if held else []),
+             *(["Held-out pairs only, PERCIST 1.0 (ideal reader's modal category rows, measured columns):", "",
+                _conf([r for r in held if r["imaging"].get("reader")], "percist_reader", "rdr:percist",
+                      ["CMR", "PMR", "SMD", "PMD"]), ""] if held and rdr else []),
+             "| seed | set | cyc | pattern | class | TV object (mL) | TV imaging | TV measured | new obj/visible/vis+avid/meas | "
              "RECIP obj/img/meas (img avid) | SULpeak img | SULpeak meas | PERCIST obj/img/meas (img avid) | "
              "PERCIST reader (share) | SULpeak reader median | liver VOI fu | PPP | NCC | match | an s | as s |",
-             "|" + "---|" * 20]
+             "|" + "---|" * 21]
     for r in ok:
         t, i, m = r["true"], r["imaging"], r["measured"]
         lr = (m.get("liver_reference") or {}).get("liver", {})
         lv = "carried" if lr.get("method") == "baseline_voi_carried" else ("auto" if lr else "-")
         ncc = r["registration"].get("ncc_after")
         lines.append(
-            f"| {r['seed']} | {r['cycles']} | {r['pattern']} | {t['class']} | {t['tv_before']:.1f} -> {t['tv_after']:.1f} | "
+            f"| {r['seed']} | {'held-out' if is_heldout(tracer, r['seed']) else 'dev'} | {r['cycles']} | "
+            f"{r['pattern']} | {t['class']} | {t['tv_before']:.1f} -> {t['tv_after']:.1f} | "
             f"{i['tv_before']:.1f} -> {i['tv_after']:.1f} | {m['tv_before']:.1f} -> {m['tv_after']:.1f} | "
             f"{t['n_new']}/{i['n_new_visible']}/{i.get('n_new_avid')}/{m['n_new']} | {t['recip']}/{i['recip']}/{m['recip']} "
             f"({i.get('recip_avid')}) | "
@@ -1030,7 +1074,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
             f"{'-' if ncc is None else f'{ncc:.3f}'} | {r['matching']['correct']}/{r['matching']['evaluated']} | "
             f"{r['seconds']['analysis']} | {r['seconds']['assess']} |")
     for r in err:
-        lines.append(f"| {r['seed']} | {r['cycles']} | {r['pattern']} | ERROR: {r['error']} |" + " |" * 16)
+        lines.append(f"| {r['seed']} | {'held-out' if is_heldout(tracer, r['seed']) else 'dev'} | {r['cycles']} | "
+                     f"{r['pattern']} | ERROR: {r['error']} |" + " |" * 16)
     return lines + [""]
 
 
@@ -1120,6 +1165,37 @@ TRUTH_DEFINITIONS = [
 ]
 
 
+def wilson(k: int, n: int) -> str:
+    """Wilson 95 % interval of k agreements in n pairs, as text (percent)."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return "-"
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return f"{100 * ci.low:.1f}-{100 * ci.high:.1f} %"
+
+
+def _summary_cells(ok: list[dict], crit: str) -> str:
+    """The summary-table cells (criterion onwards) of a list of assessed pair rows."""
+    n = len(ok)
+    a_i = sum(r["imaging"][crit] == r["measured"][crit] for r in ok)
+    a_o = sum(r["true"][crit] == r["measured"][crit] for r in ok)
+    me = sum(r["matching"]["evaluated"] for r in ok)
+    mo = sum(r["matching"]["correct"] for r in ok)
+    ceil = dec = "-"
+    if crit == "percist" and all(r["imaging"].get("reader") for r in ok):
+        a_g = sum(r["imaging"]["reader"]["percist"] == r["measured"][crit] for r in ok)
+        ceil = f"{100 * sum(r['imaging']['reader']['p_modal'] for r in ok) / n:.1f} %"
+        decided = [r for r in ok if r["imaging"]["reader"]["p_modal"] >= READER_DECIDED]
+        a_d = sum(r["imaging"]["reader"]["percist"] == r["measured"][crit] for r in decided)
+        dec = f"{a_d}/{len(decided)} ({wilson(a_d, len(decided))})"
+    else:
+        a_g = a_i
+    return (f"{crit.upper()} | **{a_g}/{n} = {100 * a_g / n:.1f} %** | {wilson(a_g, n)} | {ceil} | {dec} | "
+            f"{a_i}/{n} = {100 * a_i / n:.1f} % | {a_o}/{n} = {100 * a_o / n:.1f} % | "
+            f"{mo}/{me} = {100 * mo / max(me, 1):.1f} % |")
+
+
 def write_doc_v2() -> None:
     lines = ["# Benchmark: response assessment on digital-twin pairs", "",
              "Pairs of a baseline and a follow-up scan of the same twin (`make_twin(..., followup_cycles=1|2)`, "
@@ -1133,26 +1209,23 @@ def write_doc_v2() -> None:
             "Goal: >= 95 % category agreement, judged for RECIP on the imaging truth and for PERCIST on the "
             "ideal reader's modal category (imaging truth v4, with the ideal reader's own agreement -- the "
             "ceiling -- beside it).", "",
-            "| tracer | arm | criterion | vs goal truth | ideal-reader ceiling | vs noise-free imaging truth | "
-            "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|"]
+            f"Pairs: the first {DEVELOPMENT_N} of each set are the **development** pairs (looked at pair by pair "
+            f"while the code was changed); the {HELDOUT_N} after them are **held out** (fixed before any was run, "
+            "no code changed on them; seventh session) and give the unbiased estimate. Intervals: Wilson 95 % "
+            "(`scipy.stats.binomtest`).", "",
+            "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
+            f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
+            "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for tracer, crit in (("psma-ga68", "recip"), ("fdg", "percist"), ("fdg-bulky", "percist")):
         for arm in ("final", "masks", "auto", "truth"):
-            ok = [r for r in _rows(tracer, arm) if "error" not in r]
-            if not ok:
-                continue
-            n = len(ok)
-            a_i = sum(r["imaging"][crit] == r["measured"][crit] for r in ok)
-            a_o = sum(r["true"][crit] == r["measured"][crit] for r in ok)
-            me = sum(r["matching"]["evaluated"] for r in ok)
-            mo = sum(r["matching"]["correct"] for r in ok)
-            if crit == "percist" and all(r["imaging"].get("reader") for r in ok):
-                a_g = sum(r["imaging"]["reader"]["percist"] == r["measured"][crit] for r in ok)
-                ceil = f"{100 * sum(r['imaging']['reader']['p_modal'] for r in ok) / n:.1f} %"
-            else:
-                a_g, ceil = a_i, "-"
-            head.append(f"| {tracer} | {arm} | {crit.upper()} | **{a_g}/{n} = {100 * a_g / n:.1f} %** | {ceil} | "
-                        f"{a_i}/{n} = {100 * a_i / n:.1f} % | "
-                        f"{a_o}/{n} = {100 * a_o / n:.1f} % | {mo}/{me} = {100 * mo / max(me, 1):.1f} % |")
+            rows = [r for r in _rows(tracer, arm) if "error" not in r]
+            held = [r for r in rows if is_heldout(tracer, r["seed"])]
+            subsets = [("development", [r for r in rows if not is_heldout(tracer, r["seed"])])]
+            if held:
+                subsets += [("held-out", held), ("all", rows)]
+            for label, ok in subsets:
+                if ok:
+                    head.append(f"| {tracer} | {arm} | {label} | " + _summary_cells(ok, crit))
     lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
                      "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
                      "arm A2 (fully automatic, CT+PET organ estimate); **truth** = lesion lists from the truth label maps "

@@ -369,6 +369,10 @@ def test_percist_pmr_needs_no_other_lesion_increasing(make):
     assert any("other lesions increased > 30 %" in x and "PMR excluded" in x for x in fa.flags)
     # +30 % exactly is not "> 30 %": 4 -> 5.2
     assert assess_response(b, [scan(5.0, 6.5, 60)], criteria=["percist"]).followups[0].category("percist") == "PMR"
+    # ... but it is under pmd_boundary ">=", which the non-target check follows
+    fa = assess_response(b, [scan(5.0, 6.5, 60)], criteria=["percist"],
+                         criterion_options={"percist": {"pmd_boundary": ">="}}).followups[0]
+    assert fa.category("percist") == "SMD" and fa.values["nontarget_increases"][0]["measure"] == "sul_peak"
     # lesion 2's longest diameter 21.2 -> 28.4 mm (5 -> 12 mL): +34 % and >= 5 mm -> excluded too
     fa = assess_response(b, [scan(12.0, 5.0, 60)], criteria=["percist"]).followups[0]
     assert fa.category("percist") == "SMD"

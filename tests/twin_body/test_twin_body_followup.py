@@ -6,7 +6,7 @@ import pytest
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.twin.disease import build_disease
-from theranostix.twin.followup import followup_disease
+from theranostix.twin.followup import auto_response_class, followup_disease
 from theranostix.twin.truth import followup_disease as contract_followup
 
 
@@ -57,6 +57,15 @@ def test_auto_is_deterministic(male, baseline):
     a = followup_disease(male, baseline, cycles=2, seed=3)[1]
     b = followup_disease(male, baseline, cycles=2, seed=3)[1]
     assert a == b and a["response_class"] in ("CR", "PR", "SD", "PD")
+
+
+def test_auto_response_class_is_the_class_followup_draws(male, baseline):
+    seen = set()
+    for seed, cycles in [(3, 2), (1, 1), (4, 1), (9, 2), (12, 1), (30, 2)]:
+        cls = auto_response_class(seed, cycles)
+        assert followup_disease(male, baseline, cycles=cycles, seed=seed)[1]["response_class"] == cls
+        seen.add(cls)
+    assert len(seen) >= 2  # the seeds above do not all draw one class
 
 
 @pytest.mark.parametrize("kwargs", [{"cycles": -1}, {"cycles": 2.5}, {"cycles": 99},

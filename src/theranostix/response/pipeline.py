@@ -872,11 +872,12 @@ def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tupl
 
 
 def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float, ff: float,
-                         fraction: float, abs_sul: float) -> list[dict[str, Any]]:
+                         fraction: float, abs_sul: float, boundary: str = ">") -> list[dict[str, Any]]:
     """Matched lesions other than the baseline target that increased by PERCIST's measure (see
     :data:`NONTARGET_MIN_DIAMETER_INCREASE_MM`): SULpeak > ``fraction`` and > ``abs_sul`` SUL up,
-    or longest diameter > ``fraction`` and >= the minimum mm up. A lesion split on the follow-up
-    is judged by its largest piece (the matched one)."""
+    or longest diameter > ``fraction`` and >= the minimum mm up; ``boundary`` (PERCIST's
+    ``pmd_boundary``, default ``">"``) is the comparator of the fraction and the SUL step. A
+    lesion split on the follow-up is judged by its largest piece (the matched one)."""
     if not b_les:
         return []
     target = int(_baseline_target(b_les).lesion_id)
@@ -886,11 +887,11 @@ def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float
             continue
         if c.suv_peak_baseline and c.suv_peak_followup is not None:
             b, f = c.suv_peak_baseline * fb, c.suv_peak_followup * ff
-            if meets((f - b) / b, ">", fraction) and meets(f - b, ">", abs_sul):
+            if meets((f - b) / b, boundary, fraction) and meets(f - b, boundary, abs_sul):
                 out.append({"baseline_id": int(c.baseline_id), "measure": "sul_peak", "baseline": b, "followup": f})
         if c.diameter_mm_baseline and c.diameter_mm_followup is not None:
             b, f = c.diameter_mm_baseline, c.diameter_mm_followup
-            if meets((f - b) / b, ">", fraction) and meets(f - b, ">=", NONTARGET_MIN_DIAMETER_INCREASE_MM):
+            if meets((f - b) / b, boundary, fraction) and meets(f - b, ">=", NONTARGET_MIN_DIAMETER_INCREASE_MM):
                 out.append({"baseline_id": int(c.baseline_id), "measure": "longest_diameter_mm",
                             "baseline": b, "followup": f})
     return out
@@ -938,7 +939,8 @@ def _percist_from(baseline: Any, fu: Any, n_new: int, on_incomparable: str, opti
     opts = dict(options)
     increases = _nontarget_increases(changes, _lesions(baseline), fb, ff,
                                      float(opts.get("response_fraction", RESPONSE_FRACTION)),
-                                     float(opts.get("response_abs_sul", RESPONSE_ABS_SUL)))
+                                     float(opts.get("response_abs_sul", RESPONSE_ABS_SUL)),
+                                     str(opts.get("pmd_boundary", ">")))
     values["nontarget_increases"] = increases
     if "nontarget_increase_over_30pct" not in opts:
         opts["nontarget_increase_over_30pct"] = bool(increases)

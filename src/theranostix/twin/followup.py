@@ -39,6 +39,36 @@ MAX_DIAMETER_MM = 60.0
 MAX_CYCLES = 12
 
 
+def _response_rng(seed: int, cycles: int, resp: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(cycles), zlib.crc32(b"followup"), zlib.crc32(resp.encode())])
+
+
+def _draw_class(rng: np.random.Generator) -> str:
+    keys = list(AUTO_CLASS_PROBABILITIES)
+    return str(rng.choice(keys, p=[AUTO_CLASS_PROBABILITIES[k] for k in keys]))
+
+
+def auto_response_class(seed: int, cycles: int) -> str:
+    """The response class ``followup_disease(..., seed, response="auto")`` draws for ``cycles``.
+
+    Lets a caller (a benchmark choosing pairs by class, ``make_twin --followup``) know the class of
+    a seed without building the patient.
+
+    Parameters
+    ----------
+    seed
+        Seed of the response draws (the twin seed).
+    cycles
+        Number of therapy cycles since baseline (1-12; with 0 no change is simulated).
+
+    Returns
+    -------
+    str
+        One of ``CR``, ``PR``, ``SD``, ``PD``.
+    """
+    return _draw_class(_response_rng(seed, cycles, "AUTO"))
+
+
 def followup_disease(anatomy: Anatomy, disease: Disease, cycles: int, seed: int = 0,
                      response: str = "auto") -> tuple[Disease, dict]:
     """Disease of the same patient after ``cycles`` cycles and the true response.
@@ -75,11 +105,9 @@ def followup_disease(anatomy: Anatomy, disease: Disease, cycles: int, seed: int 
         raise InvalidInputError(f"unknown response class {response!r}",
                                 where="followup_disease(response)",
                                 fix=f"use 'auto' or one of {list(RESPONSE_CLASSES)}")
-    rng = np.random.default_rng([int(seed), int(cycles), zlib.crc32(b"followup"),
-                                 zlib.crc32(resp.encode())])
+    rng = _response_rng(seed, cycles, resp)
     if resp == "AUTO":
-        keys = list(AUTO_CLASS_PROBABILITIES)
-        resp = str(rng.choice(keys, p=[AUTO_CLASS_PROBABILITIES[k] for k in keys]))
+        resp = _draw_class(rng)
     tracer = disease.tracer or "psma-ga68"
 
     specs, per_lesion = [], []
