@@ -336,11 +336,15 @@ def imaging_categories(tr: dict, rule: str = "visible", peak_key: str = "nf_suv_
 
     ``rule="visible"`` (the goal's truth): a lesion counts (PSMA-VOL, new lesions, PERCIST target)
     when it is visible (Rose CNR >= k). ``"visible_avid"``: visible and its noise-free SUVmax at
-    least the noise-free liver SUVmean (the pipeline's default new-lesion uptake check).
+    least the noise-free liver SUVmean (PROMISE miPSMA >= 2). ``"visible_positive"``: visible and
+    its noise-free SUVmax at least the twin's blood-pool SUV (miPSMA >= 1: PSMA-positive, the
+    level of the pipeline's default new-lesion uptake check; seventh session).
     """
     from theranostix.response.criteria import PercistScan, percist, recip
 
-    ok = (lambda r: r["visible"]) if rule == "visible" else (lambda r: r["visible"] and r["avid"])  # noqa: E731
+    bp_suv = float(tr.get("blood_pool_suv_followup") or 0.0)
+    ok = {"visible": lambda r: r["visible"], "visible_avid": lambda r: r["visible"] and r["avid"],
+          "visible_positive": lambda r: r["visible"] and r["nf_suv_max"] >= bp_suv}[rule]
     sb, sf, f_lbm = tr["baseline"], tr["followup"], tr["lbm_factor"]
     tv_b = sum(r["volume_ml"] for r in sb["lesions"] if ok(r))
     tv_f = sum(r["volume_ml"] for r in sf["lesions"] if ok(r))
@@ -779,6 +783,7 @@ def run_pair_v2(seed: int, cycles: int, pattern: str, tracer: str, arm: str) -> 
                          "sul_peak_before": fa.values.get("baseline_sul_peak"),
                          "sul_peak_after": fa.values.get("followup_sul_peak"),
                          "liver_reference": fa.values.get("followup_reference_regions"),
+                         "recip_single_lesion_dependence": fa.values.get("recip_single_lesion_dependence"),
                          "flags": fa.flags},
             "registration": fa.registration.model_dump(),
             "matching": match,
@@ -959,7 +964,11 @@ def _rows(tracer: str, arm: str) -> list[dict]:
         if not it.is_file():
             it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
         if "error" not in r and it.is_file():
-            r["imaging"] = {k: json.loads(it.read_text()).get(k) for k in IMAGING_KEYS}
+            doc = json.loads(it.read_text())
+            r["imaging"] = {k: doc.get(k) for k in IMAGING_KEYS}
+            if doc.get("blood_pool_suv_followup"):
+                pos = imaging_categories(doc, "visible_positive")
+                r["imaging"]["recip_positive"] = pos["recip"]
             if r["imaging"].get("reader"):
                 r["imaging"]["percist_reader"] = r["imaging"]["reader"]["percist"]
         rows.append(r)
@@ -985,6 +994,33 @@ def fix_imaging_truth(tracers=("psma-ga68", "fdg", "fdg-bulky")) -> None:
             print(f"imaging truth {tracer} {s}/{c}: ERROR {exc!r}", flush=True)
 
 
+def _rests_on_single_lesions(r: dict) -> bool | None:
+    """Whether a pair's RECIP result was flagged as resting on single lesions (None: row assessed
+    before the check existed)."""
+    dep = r["measured"].get("recip_single_lesion_dependence", "absent")
+    return None if dep == "absent" else bool(dep)
+
+
+def _review_lines(ok: list[dict], held: list[dict], pct) -> list[str]:
+    """Table rows on RECIP's single-lesion review flag: how often it fires and what it catches."""
+    rows = [r for r in ok if _rests_on_single_lesions(r) is not None]
+    if not rows:
+        return []
+    out = []
+    for label, rs in (("all pairs", rows), ("held-out pairs", [r for r in rows if r in held])):
+        if not rs:
+            continue
+        fl = [r for r in rs if _rests_on_single_lesions(r)]
+        un = [r for r in rs if not _rests_on_single_lesions(r)]
+        miss = [r for r in rs if r["imaging"]["recip"] != r["measured"]["recip"]]
+        out += [f"| RECIP flagged \"rests on single lesions\" ({label}) | {pct(len(fl), len(rs))} | | |",
+                f"| RECIP disagreements among the flagged pairs ({label}) | "
+                f"{pct(sum(r in miss for r in fl), len(fl))} (of all {len(miss)} disagreements) | | |",
+                f"| RECIP agreement on the pairs not flagged ({label}) | "
+                f"{pct(sum(r not in miss for r in un), len(un))} | | |"]
+    return out
+
+
 def section_v2(tracer: str, arm: str) -> list[str]:
     rows = _rows(tracer, arm)
     if not rows:
@@ -997,6 +1033,7 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                                   for r in ok)
     meas = [r for r in ok if r["imaging"]["percist"] != "NE"]
     agree2 = lambda crit: sum(r["imaging"].get(f"{crit}_avid") == r["measured"][crit] for r in ok)  # noqa: E731
+    agree3 = lambda crit, rs: sum(r["imaging"].get(f"{crit}_positive") == r["measured"][crit] for r in rs)  # noqa: E731
     rdr = [r for r in ok if r["imaging"].get("reader")]
     held = [r for r in ok if is_heldout(tracer, r["seed"])]
     n_rdr = len(rdr)
@@ -1035,6 +1072,10 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                 f"| PERCIST 1.0 agreement on the pairs the ideal reader decides in >= {READER_DECIDED:.0%} of realisations | "
                 f"{pct(a_dec, len(decided))} | | |"] if rdr else []),
              f"| RECIP 1.0 agreement with the imaging, avid truth | {pct(agree2('recip'), n)} | | |",
+             f"| RECIP 1.0 agreement with the imaging, PSMA-positive truth (visible and noise-free SUVmax >= "
+             f"blood-pool SUV, miPSMA >= 1; seventh session) | {pct(agree3('recip', ok), n)} | | |",
+             *([f"| the same, held-out pairs only | {pct(agree3('recip', held), len(held))} | | |"] if held else []),
+             *_review_lines(ok, held, pct),
              f"| PERCIST 1.0 agreement with the imaging, avid truth | {pct(agree2('percist'), n)} | | |",
              f"| lesion matching, truth lesions >= 6 mm detected at the timepoints concerned | {pct(m_ok, m_eval)} | | >= 95 % |",
              "",

@@ -53,6 +53,23 @@ def test_recip_strict_options():
     assert r.provenance.parameters["pr_decrease_fraction"] == 0.30
 
 
+def test_recip_single_lesion_dependence():
+    from theranostix.response.recip import recip_single_lesion_dependence as dep
+
+    # lesion 10 -> 6 mL plus a 2 mL follow-up-only region (not counted as new): TTV -20 % (SD);
+    # without the region -40 % (PR). Leaving out the only baseline lesion is not tried.
+    assert dep([(10.0, 6.0, False), (0.0, 2.0, False)], 10.0, 8.0, 0) == [(1, "PR")]
+    # one counted new lesion makes PD (+40 %); without it SD
+    assert dep([(10.0, 13.0, False), (0.0, 1.0, True)], 10.0, 14.0, 1) == [(1, "SD")]
+    # two equal responding lesions: no single lesion decides
+    assert dep([(10.0, 5.0, False), (10.0, 5.0, False)], 20.0, 10.0, 0) == []
+    # the options are those of the category: -30 % exactly is PR under ">=" only
+    assert dep([(10.0, 7.0, False), (0.0, 1.0, False)], 10.0, 8.0, 0) == [(1, "PR")]
+    assert dep([(10.0, 7.0, False), (0.0, 1.0, False)], 10.0, 8.0, 0, pr_boundary=">") == []
+    # removing the last follow-up volume leaves a CR
+    assert dep([(5.0, 0.0, False), (5.0, 1.0, False)], 10.0, 1.0, 0) == [(1, "CR")]
+
+
 def test_recip_bad_input():
     with pytest.raises(InvalidInputError, match="negative"):
         recip(-1.0, 5.0)

@@ -39,6 +39,25 @@ def test_progression_with_new_distant_lesions(make):
     assert fa.category("percist") == "PMD"  # new lesions
 
 
+def test_recip_lesions_the_category_rests_on_are_flagged(make):
+    # lesion 1 15 -> 7 mL, lesion 2 5 -> 3 mL, and a 6 mL follow-up region below the blood pool
+    # (not new): TTV 20 -> 16 mL = -20 % (SD); without the region -50 % (PR)
+    b = make.analysis([make.lesion(1, (0, 0, 0), 15.0, 20.0), make.lesion(2, (100, 0, 0), 5.0, 10.0)])
+    fu = make.analysis([make.lesion(1, (0, 0, 0), 7.0, 14.0), make.lesion(2, (100, 0, 0), 3.0, 8.0),
+                        make.lesion(3, (0, 150, 0), 6.0, 1.2, site="mediastinal")], days=60)
+    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    assert fa.category("recip") == "SD" and fa.n_new_lesions == 0
+    dep = fa.values["recip_single_lesion_dependence"]
+    assert [(d["followup_id"], d["category_without"]) for d in dep] == [(3, "PR")]
+    assert any("rests on single lesions" in f and "follow-up lesion 3 (mediastinal" in f for f in fa.flags)
+    # a clear response rests on no single lesion
+    fa = assess_response(_base(make), [make.analysis([make.lesion(1, (0, 0, 0), 4.0, 12.0),
+                                                      make.lesion(2, (100, 0, 0), 2.0, 6.0)], days=60)],
+                         criteria=["recip"]).followups[0]
+    assert fa.values["recip_single_lesion_dependence"] == []
+    assert not any("rests on" in f for f in fa.flags)
+
+
 def test_growth_without_new_lesions_is_sd(make):
     fu = make.analysis([make.lesion(1, (0, 0, 0), 14.0, 21.0), make.lesion(2, (100, 0, 0), 6.0, 10.5)], days=60)
     fa = assess_response(_base(make), [fu]).followups[0]

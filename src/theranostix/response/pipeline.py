@@ -67,7 +67,7 @@ from theranostix.response.percist import (
     percist,
 )
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
-from theranostix.response.recip import recip
+from theranostix.response.recip import recip, recip_single_lesion_dependence
 from theranostix.response.reference_voi import carry_reference_voi
 from theranostix.response.tracking import (
     MERGED_INTO,
@@ -680,6 +680,10 @@ def assess_response(
                                          n_new, **opts.get("recip", {}))
             except InvalidInputError as exc:
                 results["recip"] = _ne("RECIP 1.0", f"RECIP not evaluable: {exc.message}")
+            else:
+                _recip_review(results["recip"], changes, b_by_id, f_by_id, set(new_ids),
+                              (float(b_burden.total_volume_ml), float(f_burden.total_volume_ml)), values,
+                              opts.get("recip", {}))
         if "percist" in crit:
             results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
                                                opts.get("percist", {}), values, ref_override,
@@ -869,6 +873,35 @@ def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tupl
         tissue = "bone" if bone[site].mean() >= 0.5 else "soft tissue"
     z = lesion_local_significance(suv, site.astype(np.int32), tissue_mask=bone, exclude_mask=excl)
     return float(z.get(1, float("nan"))), tissue
+
+
+def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id: dict, f_by_id: dict,
+                  new_ids: set[int], tv_ml: tuple[float, float], values: dict[str, Any],
+                  options: dict) -> None:
+    """Leave-one-lesion-out check of a RECIP result (``recip_single_lesion_dependence``): the
+    lesions the category rests on go to ``values["recip_single_lesion_dependence"]`` and a flag."""
+    tracks, rows = [], []
+    for c in changes:
+        b = b_by_id.get(c.baseline_id) if c.baseline_id is not None else None
+        f = f_by_id.get(c.followup_id) if c.followup_id is not None else None
+        tracks.append((0.0 if b is None else float(b.volume_ml), 0.0 if f is None else float(f.volume_ml),
+                       c.followup_id is not None and int(c.followup_id) in new_ids))
+        rows.append((c, b, f))
+    dep = recip_single_lesion_dependence(tracks, tv_ml[0], tv_ml[1], len(new_ids), **options)
+    out = []
+    for i, cat in dep:
+        c, b, f = rows[i]
+        les = f if f is not None else b
+        out.append({"baseline_id": c.baseline_id, "followup_id": c.followup_id, "status": c.status,
+                    "site": None if les is None else les.site, "baseline_volume_ml": tracks[i][0],
+                    "followup_volume_ml": tracks[i][1], "category_without": cat})
+    values["recip_single_lesion_dependence"] = out
+    if out:
+        what = "; ".join(
+            (f"follow-up lesion {d['followup_id']}" if d["followup_id"] is not None else f"baseline lesion {d['baseline_id']}")
+            + f" ({d['site'] or 'site unknown'}, {d['baseline_volume_ml']:.2f} -> {d['followup_volume_ml']:.2f} mL)"
+            + f" -> {d['category_without']}" for d in out)
+        res.flags.append(f"the category {res.category} rests on single lesions -- without {what}; review them")
 
 
 def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float, ff: float,

@@ -11,7 +11,8 @@ thresholds [M]):
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.provenance import Provenance
@@ -110,4 +111,52 @@ def recip(
                            values={"tv_change_fraction": change, "new_lesions": n_new})
 
 
-__all__ = ["recip"]
+def recip_single_lesion_dependence(
+    tracks: Sequence[tuple[float, float, bool]],
+    baseline_tv_ml: float,
+    followup_tv_ml: float,
+    new_lesions: int = 0,
+    **options: Any,
+) -> list[tuple[int, str]]:
+    """The lesions the RECIP 1.0 category rests on: leave each one out and re-categorise.
+
+    A single wrong lesion -- a physiological or noise region taken for disease, a lesion missed
+    on one scan -- is the commonest way an automatic PSMA-VOL goes wrong, and on low-volume
+    disease one such lesion can move the category. For every tracked lesion (its baseline and
+    follow-up volume removed together, and it no longer counts as new) the category is computed
+    again; the lesions whose removal changes it are returned so a reader can review them.
+
+    Parameters
+    ----------
+    tracks
+        One ``(baseline_volume_ml, followup_volume_ml, counted_as_new)`` per tracked lesion
+        (0 mL on a scan where it is absent).
+    baseline_tv_ml, followup_tv_ml, new_lesions
+        As for :func:`recip` (the totals the category was computed from).
+    **options
+        The :func:`recip` options used for the category.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(index into tracks, category without that lesion)`` for every lesion whose removal
+        changes the category. A lesion whose removal leaves no baseline volume is skipped (the
+        category of disease made of one lesion always rests on it).
+    """
+    full = recip(baseline_tv_ml, followup_tv_ml, new_lesions, **options).category
+    out: list[tuple[int, str]] = []
+    for i, (vb, vf, is_new) in enumerate(tracks):
+        b = baseline_tv_ml - vb
+        if b <= 1e-9:
+            continue
+        f = max(followup_tv_ml - vf, 0.0)
+        n = new_lesions - int(bool(is_new))
+        if f <= 1e-9:
+            f, n = 0.0, 0  # no follow-up volume left: nothing can be new
+        cat = recip(b, f, n, **options).category
+        if cat != full:
+            out.append((i, cat))
+    return out
+
+
+__all__ = ["recip", "recip_single_lesion_dependence"]
