@@ -18,6 +18,21 @@ def test_recip_json(cli):
     assert json.loads(out)["category"] == "PD"
 
 
+def test_recip_lesions_the_category_rests_on(cli):
+    base = ["criteria", "recip", "--baseline-tv-ml", "10", "--followup-tv-ml", "14", "--new-lesions", "1"]
+    code, out, err = cli(base + ["--lesion", "10:13", "--lesion", "0:1:new", "--json"])
+    assert code == 0, err
+    data = json.loads(out)
+    # +40 % with one new lesion is PD; without the new lesion +30 % and none new: SD
+    assert data["category"] == "PD" and data["values"]["single_lesion_dependence"] == [
+        {"lesion": 2, "category_without": "SD"}]
+    assert "rests on single lesions" in data["flags"][0]
+    for bad in (["--lesion", "10:x"], ["--lesion", "5:1:new"], ["--lesion", "11:13"],
+                ["--lesion", "0:1:new", "--lesion", "0:1:new"]):
+        code, _, err = cli(base + bad)
+        assert code == 2 and "--lesion" in err and "Traceback" not in err, bad
+
+
 def test_recip_table_and_errors(cli):
     code, out, _ = cli(["criteria", "recip", "--baseline-tv-ml", "100", "--followup-tv-ml", "90"])
     assert code == 0 and "RECIP 1.0" in out and "SD" in out

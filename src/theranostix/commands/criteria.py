@@ -57,14 +57,49 @@ def recip_cmd(
     new_lesions: int = typer.Option(0, "--new-lesions", help="Number of new PSMA-positive lesions."),
     pr_boundary: str = typer.Option(">=", "--pr-boundary", help="'>=' (default) or '>' for the 30 % fall."),
     pd_boundary: str = typer.Option(">=", "--pd-boundary", help="'>=' (default) or '>' for the 20 % rise."),
+    lesion: Optional[list[str]] = typer.Option(
+        None, "--lesion", help="BASELINE_ML:FOLLOWUP_ML[:new] of one lesion (0 on a scan without it; ':new' if "
+        "counted as new); repeat. Lists the lesions the category rests on (each left out in turn)."),
     json_out: bool = JsonOption,
 ) -> None:
     """RECIP 1.0 from PSMA total tumour volume and new lesions."""
-    from theranostix.response.recip import recip
+    from theranostix.response.recip import recip, recip_single_lesion_dependence
 
-    res = recip(baseline_tv_ml, followup_tv_ml, new_lesions, pr_boundary=pr_boundary,  # type: ignore[arg-type]
-                pd_boundary=pd_boundary)  # type: ignore[arg-type]
+    opts = {"pr_boundary": pr_boundary, "pd_boundary": pd_boundary}
+    res = recip(baseline_tv_ml, followup_tv_ml, new_lesions, **opts)  # type: ignore[arg-type]
+    if lesion:
+        tracks = _recip_tracks(lesion, baseline_tv_ml, followup_tv_ml, new_lesions)
+        dep = recip_single_lesion_dependence(tracks, baseline_tv_ml, followup_tv_ml, new_lesions, **opts)
+        res.values["single_lesion_dependence"] = [{"lesion": i + 1, "category_without": c} for i, c in dep]
+        if dep:
+            res.flags.append(f"the category {res.category} rests on single lesions -- without "
+                             + "; ".join(f"--lesion {i + 1} ({lesion[i]}) -> {c}" for i, c in dep) + "; review them")
     _show({"recip": res}, json_out)
+
+
+def _recip_tracks(items: list[str], b_tv: float, f_tv: float, n_new: int) -> list[tuple[float, float, bool]]:
+    """``BASELINE_ML:FOLLOWUP_ML[:new]`` strings -> tracks for ``recip_single_lesion_dependence``."""
+    tracks = []
+    for i, item in enumerate(items, start=1):
+        parts = item.split(":")
+        try:
+            vb, vf = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            vb = vf = float("nan")
+        tag = parts[2].strip().lower() if len(parts) == 3 else ""
+        if not (vb >= 0 and vf >= 0) or len(parts) > 3 or tag not in ("", "new") or (tag and vb > 0):
+            raise InvalidInputError(f"--lesion {item!r} is not BASELINE_ML:FOLLOWUP_ML[:new] with volumes >= 0 "
+                                    "(a new lesion has baseline volume 0)", where=f"--lesion (occurrence {i})",
+                                    fix="e.g. 4.2:1.8, 0:2.1 (a region on the follow-up only) or 0:0.9:new")
+        tracks.append((vb, vf, tag == "new"))
+    for k, (total, name) in enumerate(((b_tv, "--baseline-tv-ml"), (f_tv, "--followup-tv-ml"))):
+        if sum(t[k] for t in tracks) > total * (1 + 1e-6) + 1e-9:
+            raise InvalidInputError(f"the --lesion volumes add up to more than {name} {total:g} mL",
+                                    where=f"--lesion / {name}", fix="the totals include every listed lesion")
+    if sum(t[2] for t in tracks) > n_new:
+        raise InvalidInputError(f"more lesions marked ':new' than --new-lesions {n_new}",
+                                where="--lesion / --new-lesions")
+    return tracks
 
 
 def _percist_lesions(items: list[str] | None, option: str) -> list | None:
