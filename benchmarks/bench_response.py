@@ -15,8 +15,11 @@ For each pair (PSMA: ``make_twin(..., followup_cycles=1|2)`` written as DICOM an
    each lesion, noise-free SULpeak and liver, expected noise SD) -- never from the measurement;
 4. lesion matching is checked against the truth label maps (truth lesions >= 6 mm).
 
+Each set has DEVELOPMENT_N development pairs (used while the code was changed) and HELDOUT_N
+held-out pairs (fixed before they were run; the unbiased estimate), reported apart.
+
 Run: ``/work/venv/bin/python benchmarks/bench_response.py --tracer psma-ga68|fdg|fdg-bulky --arm final|masks|auto|truth
-[--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
+[--heldout] [--n N] [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
 from the cached rows.
 """
 
@@ -1287,8 +1290,12 @@ def write_doc_v2() -> None:
                      "its own tissue (`residual_target` \"measure\"); the FDG arms and the PSMA final arm again "
                      "(09:57-10:24 UTC) after PMR's \"no other lesion increasing > 30 %\" was applied (the PSMA truth "
                      "and auto arms are from 09:36-09:48: PERCIST is exploratory there, RECIP does not use either "
-                     "change). The imaging truth is v4 (every pair's categories equal "
-                     "to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
+                     "change). Seventh session (2026-11-24): 40 held-out pairs per set "
+                     "were run on commit f60d1c5 (10:38-12:00 UTC; analyses and assessments), the PSMA final arm was "
+                     "re-assessed on all 60 pairs with the RECIP single-lesion check (which changes no category; "
+                     "11:47-12:03 UTC), the PSMA truth arm's development pairs and the auto arm likewise (12:05-12:50 "
+                     "UTC); FDG rows of the development pairs are the sixth session's. The imaging truth is v4 (every "
+                     "pair's categories equal to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
                      "section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
