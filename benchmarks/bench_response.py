@@ -1293,7 +1293,7 @@ def write_doc_v2() -> None:
                      "change). Seventh session (2026-11-24): 40 held-out pairs per set "
                      "were run on commit f60d1c5 (10:38-12:00 UTC; analyses and assessments), the PSMA final arm was "
                      "re-assessed on all 60 pairs with the RECIP single-lesion check (which changes no category; "
-                     "11:47-12:03 UTC), the PSMA truth arm's development pairs and the auto arm likewise (12:05-12:50 "
+                     "11:47-12:03 UTC), the PSMA truth arm's development pairs and the auto arm likewise (12:05-12:30 "
                      "UTC); FDG rows of the development pairs are the sixth session's. The imaging truth is v4 (every "
                      "pair's categories equal to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
                      "section.", ""]
