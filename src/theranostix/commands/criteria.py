@@ -63,7 +63,7 @@ def recip_cmd(
     json_out: bool = JsonOption,
 ) -> None:
     """RECIP 1.0 from PSMA total tumour volume and new lesions."""
-    from theranostix.response.recip import recip, recip_single_lesion_dependence
+    from theranostix.response.recip import recip, recip_single_lesion_dependence, single_lesion_flag
 
     opts = {"pr_boundary": pr_boundary, "pd_boundary": pd_boundary}
     res = recip(baseline_tv_ml, followup_tv_ml, new_lesions, **opts)  # type: ignore[arg-type]
@@ -72,8 +72,7 @@ def recip_cmd(
         dep = recip_single_lesion_dependence(tracks, baseline_tv_ml, followup_tv_ml, new_lesions, **opts)
         res.values["single_lesion_dependence"] = [{"lesion": i + 1, "category_without": c} for i, c in dep]
         if dep:
-            res.flags.append(f"the category {res.category} rests on single lesions -- without "
-                             + "; ".join(f"--lesion {i + 1} ({lesion[i]}) -> {c}" for i, c in dep) + "; review them")
+            res.flags.append(single_lesion_flag(res.category, [f"--lesion {i + 1} ({lesion[i]}) -> {c}" for i, c in dep]))
     _show({"recip": res}, json_out)
 
 

@@ -67,7 +67,7 @@ from theranostix.response.percist import (
     percist,
 )
 from theranostix.response.ppp import ExistingLesionChange, PppInput, ppp
-from theranostix.response.recip import recip, recip_single_lesion_dependence
+from theranostix.response.recip import recip, recip_single_lesion_dependence, single_lesion_flag
 from theranostix.response.reference_voi import carry_reference_voi
 from theranostix.response.tracking import (
     MERGED_INTO,
@@ -897,11 +897,10 @@ def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id
                     "followup_volume_ml": tracks[i][1], "category_without": cat})
     values["recip_single_lesion_dependence"] = out
     if out:
-        what = "; ".join(
+        res.flags.append(single_lesion_flag(res.category, [
             (f"follow-up lesion {d['followup_id']}" if d["followup_id"] is not None else f"baseline lesion {d['baseline_id']}")
             + f" ({d['site'] or 'site unknown'}, {d['baseline_volume_ml']:.2f} -> {d['followup_volume_ml']:.2f} mL)"
-            + f" -> {d['category_without']}" for d in out)
-        res.flags.append(f"the category {res.category} rests on single lesions -- without {what}; review them")
+            + f" -> {d['category_without']}" for d in out]))
 
 
 def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float, ff: float,

@@ -159,4 +159,10 @@ def recip_single_lesion_dependence(
     return out
 
 
-__all__ = ["recip", "recip_single_lesion_dependence"]
+def single_lesion_flag(category: str, lesions: Sequence[str]) -> str:
+    """The review flag of :func:`recip_single_lesion_dependence`'s result: ``lesions`` describe
+    each lesion the category rests on and the category without it."""
+    return f"the category {category} rests on single lesions -- without {'; '.join(lesions)}; review them"
+
+
+__all__ = ["recip", "recip_single_lesion_dependence", "single_lesion_flag"]
