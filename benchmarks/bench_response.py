@@ -19,7 +19,7 @@ Each set has DEVELOPMENT_N development pairs (used while the code was changed) a
 held-out pairs (fixed before they were run; the unbiased estimate), reported apart.
 
 Run: ``/work/venv/bin/python benchmarks/bench_response.py --tracer psma-ga68|fdg|fdg-bulky --arm final|masks|auto|truth
-[--heldout] [--n N] [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
+[--set development|'held-out 1'|'held-out 2'] [--n N] [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
 from the cached rows.
 """
 
@@ -152,14 +152,20 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 
 
 # ====================================================================== imaging truth (v2)
-#: Held-out pairs (2026-11-24, seventh session). The first DEVELOPMENT_N pairs of every set were
-#: looked at pair by pair while the analysis and response code was changed; the HELDOUT_N pairs after
-#: them were fixed before any of them was run and no code was changed on their results, so they give
-#: the unbiased estimate. Seeds are taken in order from a start seed, cycles 1 + seed % 2, keeping the
+#: Pair sets. The first DEVELOPMENT_N pairs of every set were looked at pair by pair while the
+#: analysis and response code was changed (sessions 1-6). The next HELDOUT_N ("held-out 1") were fixed
+#: before any of them was run and gave the unbiased estimate of the seventh session's code; the eighth
+#: session looked at their misses, so from then on they count as development too. The last HELDOUT_N
+#: ("held-out 2", eighth session) were fixed before the eighth session changed any code and are run only
+#: on its final code. Seeds are taken in order from a start seed, cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
 DEVELOPMENT_N, HELDOUT_N = 20, 40
 PSMA_HELDOUT_FIRST_SEED, FDG_HELDOUT_FIRST_SEED = 1000, 1400
+PSMA_HELDOUT2_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED = 3000, 3400
+#: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
+PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
+                                          ("held-out 2", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -191,7 +197,8 @@ FDG_PAIRS = [(401, 1), (402, 1), (403, 1), (406, 1), (407, 1),    # SD
 #: (generator sizes); uptake drawn from the twin's FDG profile (SUV 7 +- 4 nodes/bone, 9 lung, 8
 #: liver; unchanged). The response class is set per pair (5 each), not drawn.
 FDG_BULKY_PAIRS = [(600 + i, 1 + (i % 2), cls)
-                   for i, cls in enumerate((["SD"] * 5 + ["PR"] * 5 + ["PD"] * 5 + ["CR"] * 5) * (1 + HELDOUT_N // 20))]
+                   for i, cls in enumerate((["SD"] * 5 + ["PR"] * 5 + ["PD"] * 5 + ["CR"] * 5)
+                                           * (sum(n for _, n in PAIR_SETS) // 20))]
 BULKY_NODE_MEDIAN_MM, BULKY_NODE_LOG_SD, BULKY_NODE_RANGE_MM = 22.0, 0.35, (12.0, 40.0)
 
 
@@ -849,17 +856,34 @@ ARMS = {"final": "A: analyze_study with the twin's organ labels as user organ ma
 
 
 def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
-    """Every pair of a set: the DEVELOPMENT_N development pairs, then the HELDOUT_N held-out ones."""
+    """Every pair of a set, the sets of :data:`PAIR_SETS` in order."""
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
-    src = PAIRS + heldout_pairs(PSMA_HELDOUT_FIRST_SEED) if tracer == "psma-ga68" \
-        else FDG_PAIRS + heldout_pairs(FDG_HELDOUT_FIRST_SEED)
+    src = PAIRS + heldout_pairs(PSMA_HELDOUT_FIRST_SEED) + heldout_pairs(PSMA_HELDOUT2_FIRST_SEED) \
+        if tracer == "psma-ga68" else \
+        FDG_PAIRS + heldout_pairs(FDG_HELDOUT_FIRST_SEED) + heldout_pairs(FDG_HELDOUT2_FIRST_SEED)
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
 
+def pair_set(tracer: str, seed: int) -> str:
+    """The name of the set (:data:`PAIR_SETS`) a pair of ``tracer``'s pairs belongs to."""
+    seeds, start = [s for s, _, _ in pairs_for(tracer)], 0
+    for name, n in PAIR_SETS:
+        if seed in seeds[start:start + n]:
+            return name
+        start += n
+    raise KeyError(f"seed {seed} is not a {tracer} benchmark pair")
+
+
+def latest_heldout_set(tracer: str, rows: list[dict]) -> str | None:
+    """The last held-out set of :data:`PAIR_SETS` with a row among ``rows`` (None: none)."""
+    present = {pair_set(tracer, r["seed"]) for r in rows}
+    return next((n for n, _ in reversed(PAIR_SETS[1:]) if n in present), None)
+
+
 def is_heldout(tracer: str, seed: int) -> bool:
-    """Whether a pair of a set is one of its held-out pairs (see DEVELOPMENT_N)."""
-    return seed not in {s for s, _, _ in pairs_for(tracer)[:DEVELOPMENT_N]}
+    """Whether a pair is in a held-out set (held-out 1 or 2; see :data:`PAIR_SETS`)."""
+    return pair_set(tracer, seed) != "development"
 
 
 def cache_path(tracer, seed, cycles, pattern, arm) -> Path:
@@ -872,7 +896,8 @@ def main_v2() -> None:
                     help="pair set: psma-ga68, fdg (generator patterns), fdg-bulky (PERCIST-typical disease)")
     ap.add_argument("--arm", default="truth", choices=list(ARMS))
     ap.add_argument("--n", type=int, default=None, help="only the first n pairs of the set (default: all)")
-    ap.add_argument("--heldout", action="store_true", help="only the held-out pairs")
+    ap.add_argument("--set", dest="pair_set", default=None, choices=[n for n, _ in PAIR_SETS],
+                    help="only the pairs of one set (default: every set)")
     ap.add_argument("--part", default="1/1", help="k/n: run every n-th pair starting at k (parallel runs)")
     ap.add_argument("--fresh", action="store_true", help="recompute the cached pair rows")
     ap.add_argument("--fresh-analysis", action="store_true", help="also recompute cached analyze_study outputs")
@@ -899,8 +924,8 @@ def main_v2() -> None:
         return
     k, n = (int(x) for x in args.part.split("/"))
     todo = pairs_for(args.tracer)[: args.n]
-    if args.heldout:
-        todo = [p for p in todo if is_heldout(args.tracer, p[0])]
+    if args.pair_set:
+        todo = [p for p in todo if pair_set(args.tracer, p[0]) == args.pair_set]
     todo = todo[k - 1::n]
     for seed, cycles, pattern in todo:
         cache = cache_path(args.tracer, seed, cycles, pattern, args.arm)
@@ -1004,13 +1029,13 @@ def _rests_on_single_lesions(r: dict) -> bool | None:
     return None if dep == "absent" else bool(dep)
 
 
-def _review_lines(ok: list[dict], held: list[dict], pct) -> list[str]:
+def _review_lines(ok: list[dict], held: list[dict], pct, held_name: str | None = None) -> list[str]:
     """Table rows on RECIP's single-lesion review flag: how often it fires and what it catches."""
     rows = [r for r in ok if _rests_on_single_lesions(r) is not None]
     if not rows:
         return []
     out = []
-    for label, rs in (("all pairs", rows), ("held-out pairs", [r for r in rows if r in held])):
+    for label, rs in (("all pairs", rows), (f"{held_name} pairs", [r for r in rows if r in held])):
         if not rs:
             continue
         fl = [r for r in rs if _rests_on_single_lesions(r)]
@@ -1038,7 +1063,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
     agree2 = lambda crit: sum(r["imaging"].get(f"{crit}_avid") == r["measured"][crit] for r in ok)  # noqa: E731
     agree3 = lambda crit, rs: sum(r["imaging"].get(f"{crit}_positive") == r["measured"][crit] for r in rs)  # noqa: E731
     rdr = [r for r in ok if r["imaging"].get("reader")]
-    held = [r for r in ok if is_heldout(tracer, r["seed"])]
+    held_name = latest_heldout_set(tracer, ok)
+    held = [r for r in ok if pair_set(tracer, r["seed"]) == held_name]
     n_rdr = len(rdr)
     a_rdr = sum(r["imaging"]["reader"]["percist"] == r["measured"]["percist"] for r in rdr)
     ceiling = sum(r["imaging"]["reader"]["p_modal"] for r in rdr)
@@ -1077,8 +1103,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
              f"| RECIP 1.0 agreement with the imaging, avid truth | {pct(agree2('recip'), n)} | | |",
              f"| RECIP 1.0 agreement with the imaging, PSMA-positive truth (visible and noise-free SUVmax >= "
              f"blood-pool SUV, miPSMA >= 1; seventh session) | {pct(agree3('recip', ok), n)} | | |",
-             *([f"| the same, held-out pairs only | {pct(agree3('recip', held), len(held))} | | |"] if held else []),
-             *_review_lines(ok, held, pct),
+             *([f"| the same, {held_name} pairs only | {pct(agree3('recip', held), len(held))} | | |"] if held else []),
+             *_review_lines(ok, held, pct, held_name),
              f"| PERCIST 1.0 agreement with the imaging, avid truth | {pct(agree2('percist'), n)} | | |",
              f"| lesion matching, truth lesions >= 6 mm detected at the timepoints concerned | {pct(m_ok, m_eval)} | | >= 95 % |",
              "",
@@ -1090,9 +1116,9 @@ def section_v2(tracer: str, arm: str) -> list[str]:
              _conf(ok, "percist", "img:percist", ["CMR", "PMR", "SMD", "PMD"]), "",
              "RECIP 1.0 (object truth rows):", "", _conf(ok, "recip", "obj:recip", ["CR", "PR", "SD", "PD"]), "",
              "PERCIST 1.0 (object truth rows):", "", _conf(ok, "percist", "obj:percist", ["CMR", "PMR", "SMD", "PMD"]), "",
-             *(["Held-out pairs only, RECIP 1.0 (imaging truth rows, measured columns):", "",
+             *([f"{held_name} pairs only, RECIP 1.0 (imaging truth rows, measured columns):", "",
                 _conf(held, "recip", "img:recip", ["CR", "PR", "SD", "PD"]), ""] if held else []),
-             *(["Held-out pairs only, PERCIST 1.0 (ideal reader's modal category rows, measured columns):", "",
+             *([f"{held_name} pairs only, PERCIST 1.0 (ideal reader's modal category rows, measured columns):", "",
                 _conf([r for r in held if r["imaging"].get("reader")], "percist_reader", "rdr:percist",
                       ["CMR", "PMR", "SMD", "PMD"]), ""] if held and rdr else []),
              "| seed | set | cyc | pattern | class | TV object (mL) | TV imaging | TV measured | new obj/visible/vis+avid/meas | "
@@ -1105,7 +1131,7 @@ def section_v2(tracer: str, arm: str) -> list[str]:
         lv = "carried" if lr.get("method") == "baseline_voi_carried" else ("auto" if lr else "-")
         ncc = r["registration"].get("ncc_after")
         lines.append(
-            f"| {r['seed']} | {'held-out' if is_heldout(tracer, r['seed']) else 'dev'} | {r['cycles']} | "
+            f"| {r['seed']} | {pair_set(tracer, r['seed'])} | {r['cycles']} | "
             f"{r['pattern']} | {t['class']} | {t['tv_before']:.1f} -> {t['tv_after']:.1f} | "
             f"{i['tv_before']:.1f} -> {i['tv_after']:.1f} | {m['tv_before']:.1f} -> {m['tv_after']:.1f} | "
             f"{t['n_new']}/{i['n_new_visible']}/{i.get('n_new_avid')}/{m['n_new']} | {t['recip']}/{i['recip']}/{m['recip']} "
@@ -1118,7 +1144,7 @@ def section_v2(tracer: str, arm: str) -> list[str]:
             f"{'-' if ncc is None else f'{ncc:.3f}'} | {r['matching']['correct']}/{r['matching']['evaluated']} | "
             f"{r['seconds']['analysis']} | {r['seconds']['assess']} |")
     for r in err:
-        lines.append(f"| {r['seed']} | {'held-out' if is_heldout(tracer, r['seed']) else 'dev'} | {r['cycles']} | "
+        lines.append(f"| {r['seed']} | {pair_set(tracer, r['seed'])} | {r['cycles']} | "
                      f"{r['pattern']} | ERROR: {r['error']} |" + " |" * 16)
     return lines + [""]
 
@@ -1254,19 +1280,20 @@ def write_doc_v2() -> None:
             "ideal reader's modal category (imaging truth v4, with the ideal reader's own agreement -- the "
             "ceiling -- beside it).", "",
             f"Pairs: the first {DEVELOPMENT_N} of each set are the **development** pairs (looked at pair by pair "
-            f"while the code was changed); the {HELDOUT_N} after them are **held out** (fixed before any was run, "
-            "no code changed on them; seventh session) and give the unbiased estimate. Intervals: Wilson 95 % "
-            "(`scipy.stats.binomtest`).", "",
+            f"while the code was changed, sessions 1-6); the {HELDOUT_N} after them, **held-out 1**, were fixed "
+            "before any was run and gave the seventh session's unbiased estimate (the eighth session then looked at "
+            f"their misses); the last {HELDOUT_N}, **held-out 2**, were fixed at the start of the eighth session, "
+            "before it changed any code, and were run only on its final code: they give the unbiased estimate of "
+            "this revision. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for tracer, crit in (("psma-ga68", "recip"), ("fdg", "percist"), ("fdg-bulky", "percist")):
         for arm in ("final", "masks", "auto", "truth"):
             rows = [r for r in _rows(tracer, arm) if "error" not in r]
-            held = [r for r in rows if is_heldout(tracer, r["seed"])]
-            subsets = [("development", [r for r in rows if not is_heldout(tracer, r["seed"])])]
-            if held:
-                subsets += [("held-out", held), ("all", rows)]
+            subsets = [(name, [r for r in rows if pair_set(tracer, r["seed"]) == name]) for name, _ in PAIR_SETS]
+            if sum(bool(rs) for _, rs in subsets) > 1:
+                subsets.append(("all", rows))
             for label, ok in subsets:
                 if ok:
                     head.append(f"| {tracer} | {arm} | {label} | " + _summary_cells(ok, crit))
