@@ -918,7 +918,10 @@ def main_v2() -> None:
         write_doc_v2()
         return
     if args.volume_check:
-        volume_check(args.arm if args.arm != "truth" else "masks")
+        sel = pairs_for("psma-ga68")[: args.n]
+        if args.pair_set:
+            sel = [p for p in sel if pair_set("psma-ga68", p[0]) == args.pair_set]
+        volume_check(args.arm if args.arm != "truth" else "masks", sel)
     if args.report_only or args.new_lesion_sensitivity or args.volume_check:
         write_doc_v2()
         return
@@ -1349,7 +1352,7 @@ def write_doc_v2() -> None:
     print(f"wrote {DOC}")
 
 
-def volume_check(arm: str = "masks") -> None:
+def volume_check(arm: str = "masks", pairs: list | None = None) -> None:
     """Where measured PSMA-VOL deviates (arm A analyses of the PSMA pairs): per truth lesion the
     summed volume of the measured lesions that mostly overlap it, by true diameter; and the volume
     of measured lesions overlapping no truth lesion (false positives)."""
@@ -1359,8 +1362,10 @@ def volume_check(arm: str = "masks") -> None:
     bins = [(0, 6), (6, 10), (10, 15), (15, 20), (20, 1e9)]
     per_bin = {b: {"n": 0, "found": 0, "ratios": []} for b in bins}
     fp_ml, tp_ml, true_ml, n_scans = 0.0, 0.0, 0.0, 0
-    for seed, cycles, pattern in pairs_for("psma-ga68"):
+    for seed, cycles, pattern in (pairs_for("psma-ga68") if pairs is None else pairs):
         d = WORK / f"twin_{seed}_{cycles}_{pattern}"
+        if not (d / "truth" / "truth.json").is_file():  # pair not generated yet
+            continue
         truth = json.loads((d / "truth" / "truth.json").read_text())
         for tp, tl_name, tlist in (("baseline", "lesions", truth["lesions"]),
                                    ("followup", "followup_lesions", truth["followup"]["lesions"])):

@@ -160,9 +160,10 @@ class AdaptiveRefinement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fraction: float = Field(default=0.5, gt=0, lt=1)
-    calibration: Literal["fixed", "sphere"] = "fixed"
+    calibration: Literal["fixed", "sphere", "sphere_consistent"] = "fixed"
     psf_fwhm_mm: float = Field(default=5.0, gt=0)
     max_iterations: int = Field(default=6, ge=1)
+    subvoxel_peak: bool = False
     secondary_peaks: bool = True
     peak_window_voxels: int = Field(default=5, ge=3)
     max_peaks: int = Field(default=10, ge=1)

@@ -395,6 +395,151 @@ def host_background(values: np.ndarray, host_labels: np.ndarray | None, peak_ind
     return shell_background, None, "shell"
 
 
+#: Largest factor by which the sub-voxel peak may exceed the hottest voxel's contrast.
+SUBVOXEL_PEAK_MAX_GAIN: float = 1.5
+
+
+def subvoxel_peak_value(values: np.ndarray, index: tuple, background: float) -> float:
+    """Peak of a blurred focus between voxel centres, from its hottest voxel and the six face neighbours.
+
+    A lesion seen through the PSF is locally Gaussian, so along each axis the logarithm of its
+    contrast c = v - background is a parabola; the vertex of the parabola through the three voxels
+    (-1, 0, +1) gives the contrast at the true maximum: ln c_max = ln c_0 + sum over axes of
+    (ln c_+ - ln c_-)^2 / (8 (2 ln c_0 - ln c_+ - ln c_-)) (Gaussian three-point interpolation).
+    The hottest *voxel* under-states the maximum of a small focus whose centre falls between voxel
+    centres (up to half a voxel off on each axis): the contour at b + f (peak - b) then lies too
+    low and the region is too large (noise-free 8 mm spheres, 4 mm voxels: 1.6-1.8x their volume).
+    An axis whose neighbours are not both above the background, or whose three points are not
+    concave, adds nothing; the gain is at most :data:`SUBVOXEL_PEAK_MAX_GAIN`.
+    """
+    c0 = float(values[index]) - background
+    if not c0 > 0:
+        return float(values[index])
+    total = 0.0
+    for ax in range(values.ndim):
+        if not 0 < index[ax] < values.shape[ax] - 1:
+            continue
+        lo, hi = list(index), list(index)
+        lo[ax] -= 1
+        hi[ax] += 1
+        cm, cp = float(values[tuple(lo)]) - background, float(values[tuple(hi)]) - background
+        if cm <= 0 or cp <= 0:
+            continue
+        l0, lm, lp = np.log(c0), np.log(cm), np.log(cp)
+        curv = 2.0 * l0 - lm - lp
+        if curv <= 0:
+            continue
+        total += min((lp - lm) ** 2 / (8.0 * curv), np.log(SUBVOXEL_PEAK_MAX_GAIN))
+    return background + c0 * float(np.exp(min(total, np.log(SUBVOXEL_PEAK_MAX_GAIN))))
+
+
+#: The sub-voxel peak is used for foci whose starting (``fraction``) contour is smaller than a
+#: sphere of this many PSF FWHM: for larger lesions the hottest voxel lies on the flat top and
+#: already gives the maximum, and the three-point fit only adds noise (noise-free 15-20 mm spheres:
+#: 0.94-1.00 of their volume with it, 0.98-1.05 without; with noise at contrast 3, 20 mm: 0.81 vs 0.90).
+SUBVOXEL_PEAK_MAX_DIAMETER_FWHM: float = 2.5
+
+
+def _small_focus(sub: np.ndarray, pk: tuple, bg: float, peak: float, r: AdaptiveRefinement,
+                 allowed: np.ndarray, vox_mm3: float) -> bool:
+    """Is the starting contour (``fraction`` of the voxel peak) smaller than
+    :data:`SUBVOXEL_PEAK_MAX_DIAMETER_FWHM` x ``psf_fwhm_mm`` (volume-equivalent diameter)?"""
+    cand = (sub >= bg + r.fraction * (peak - bg)) & allowed
+    if not cand[pk]:
+        return False
+    lab, _ = ndimage.label(cand, structure=STRUCTURE_18)
+    d_eq = (6.0 * float((lab == lab[pk]).sum()) * vox_mm3 / np.pi) ** (1.0 / 3.0)
+    return d_eq < SUBVOXEL_PEAK_MAX_DIAMETER_FWHM * r.psf_fwhm_mm
+
+
+#: Diameter bracket (mm) searched by the self-consistent sphere calibration.
+CONSISTENT_DIAMETER_RANGE_MM: tuple[float, float] = (1.0, 200.0)
+#: Bisection steps of the self-consistent sphere calibration (the bracket shrinks 2^-n in log D).
+CONSISTENT_BISECTION_STEPS: int = 24
+
+
+def subvoxel_volume_ml(values: np.ndarray, region: np.ndarray, threshold: float,
+                       spacing_kji: np.ndarray) -> float:
+    """Volume (mL) inside the iso-surface ``values == threshold`` around ``region``, to sub-voxel precision.
+
+    Every voxel of ``region`` and of its one-voxel (18-connected) rim contributes the fraction of
+    it that lies above the threshold when the image is locally linear,
+    clip(0.5 + (v - threshold) / (|grad v| s), 0, 1), with s the voxel's mean edge (mm) and the
+    gradient from central differences (SUV/mm). Unlike the voxel count it changes continuously
+    with the threshold, so that a calibration can solve for the threshold at which the contour's
+    volume equals the calibrating sphere's.
+    """
+    sp = np.asarray(spacing_kji, dtype=float)
+    near = ndimage.binary_dilation(region, STRUCTURE_18)
+    grads = np.gradient(values, *sp)
+    g = np.sqrt(sum(gi[near] ** 2 for gi in grads))
+    s = float(np.prod(sp)) ** (1.0 / 3.0)
+    w = np.clip(0.5 + (values[near] - threshold) / np.maximum(g * s, 1e-9), 0.0, 1.0)
+    w[~region[near] & (w > 0.5)] = 0.5  # a rim voxel below the threshold is at most half inside
+    w[region[near] & (w < 0.5)] = 0.5   # a region voxel (>= threshold) is at least half inside
+    return float(w.sum() * np.prod(sp) / 1000.0)
+
+
+def _consistent_sphere_region(sub: np.ndarray, pk: tuple, peak: float, bg: float, floor: float,
+                              allowed: np.ndarray, r: AdaptiveRefinement,
+                              spacing_xyz: Sequence[float], vox_mm3: float
+                              ) -> tuple[np.ndarray | None, float]:
+    """Self-consistent sphere calibration: the diameter D at which the contour at
+    b + f(D) (peak - b) holds exactly the volume of a D sphere (``calibration="sphere_consistent"``;
+    ``peak``: the hottest voxel's value or its sub-voxel estimate).
+
+    The fixed-point iteration of ``"sphere"`` (D_{k+1} from the region of f(D_k)) is unstable
+    below ~12 mm at 5 mm FWHM: f falls with D there (0.46 at 8 mm, 0.38 at 12 mm), so an
+    over-sized first region lowers the fraction, which grows the region further, and the
+    quantised voxel count jumps by whole voxel shells. Noise-free 8 mm spheres on 4 mm voxels were
+    measured 1.55-1.67x their volume. Here h(D) = V_subvoxel(b + f(D)(peak - b)) - pi D^3 / 6 is
+    solved by bisection in log D (:data:`CONSISTENT_DIAMETER_RANGE_MM`); the region is the
+    18-connected component holding the peak at that threshold, capped one voxel beyond the
+    starting ``fraction`` contour (as ``"sphere"``).
+
+    Returns
+    -------
+    tuple
+        (region or ``None`` when the peak voxel is not in the starting contour, the fraction used).
+    """
+    sp = np.asarray(spacing_xyz, dtype=float)[::-1]
+
+    def region_at(frac: float, cap: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+        thr = max(bg + frac * (peak - bg), floor)
+        cand = (sub >= thr) & allowed
+        if cap is not None:
+            cand &= cap
+        if not cand[pk]:
+            return None, thr
+        lab, _ = ndimage.label(cand, structure=STRUCTURE_18)
+        return lab == lab[pk], thr
+
+    start, _ = region_at(r.fraction, None)
+    if start is None:
+        return None, r.fraction
+    cap = ndimage.binary_dilation(start, STRUCTURE_18)
+
+    def h(d: float) -> tuple[float, np.ndarray | None, float]:
+        f = sphere_edge_fraction(d, r.psf_fwhm_mm, spacing_xyz)
+        reg, thr = region_at(f, cap)
+        if reg is None:
+            return -np.inf, None, f
+        return subvoxel_volume_ml(sub, reg, thr, sp) - np.pi / 6.0 * d**3 / 1000.0, reg, f
+
+    lo, hi = (np.log(v) for v in CONSISTENT_DIAMETER_RANGE_MM)
+    h_lo, reg, f = h(float(np.exp(lo)))
+    if h_lo <= 0:  # even the smallest sphere's contour holds less than that sphere
+        return reg, f
+    for _ in range(CONSISTENT_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        if h(float(np.exp(mid)))[0] > 0:
+            lo = mid
+        else:
+            hi = mid
+    _, reg, f = h(float(np.exp(0.5 * (lo + hi))))
+    return reg, f
+
+
 def refine_adaptive(
     image: Image,
     mask: np.ndarray | Image,
@@ -453,10 +598,16 @@ def refine_adaptive(
             continue
         peak = float(sub[pk])
         floor = -np.inf if floor is None else min(floor, peak)
+        if r.subvoxel_peak and _small_focus(sub, pk, bg, peak, r, allowed[box] & (dist <= r_out), vox_mm3):
+            peak = subvoxel_peak_value(sub, pk, bg)
         frac = r.fraction
         region = None
         cap = None
-        for _ in range(r.max_iterations if r.calibration == "sphere" else 1):
+        if r.calibration == "sphere_consistent":
+            region, frac = _consistent_sphere_region(sub, pk, peak, bg, floor, allowed[box] & (dist <= r_out),
+                                                     r, image.spacing, vox_mm3)
+        for _ in range(0 if r.calibration == "sphere_consistent" else
+                       r.max_iterations if r.calibration == "sphere" else 1):
             thr = max(bg + frac * (peak - bg), floor)
             cand = (sub >= thr) & allowed[box] & (dist <= r_out)
             if not cand[pk]:
