@@ -1286,7 +1286,8 @@ def write_doc_v2() -> None:
             f"while the code was changed, sessions 1-6); the {HELDOUT_N} after them, **held-out 1**, were fixed "
             "before any was run and gave the seventh session's unbiased estimate (the eighth session then looked at "
             f"their misses); the last {HELDOUT_N}, **held-out 2**, were fixed at the start of the eighth session, "
-            "before it changed any code, and were run only on its final code: they give the unbiased estimate of "
+            "before it changed any code, and were run only on the final code of the eighth and ninth sessions "
+            "(commit d4e8519, the eighth session's small-lesion volume change): they give the unbiased estimate of "
             "this revision. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
