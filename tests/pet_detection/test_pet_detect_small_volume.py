@@ -1,4 +1,4 @@
-"""Small-lesion volumes of the adaptive contour: sub-voxel peak, sub-voxel volume, self-consistent calibration.
+"""Small-lesion volumes of the adaptive contour: sub-voxel peak and volume, self-consistent calibration.
 
 The analytic truths: a sampled 3-D Gaussian (peak between voxel centres), a linear ramp (the
 volume above an iso-plane), and blurred spheres rendered on a 1-mm grid and averaged onto 4-mm
@@ -12,7 +12,8 @@ import pytest
 from scipy import ndimage
 
 from theranostix.core.image import Image
-from theranostix.pet.profiles import AdaptiveRefinement
+from theranostix.core.errors import InvalidInputError
+from theranostix.pet.profiles import AdaptiveRefinement, profile_from_dict
 from theranostix.pet.segmentation import (
     SUBVOXEL_PEAK_MAX_GAIN,
     refine_adaptive,
@@ -88,3 +89,13 @@ def test_consistent_calibration_with_subvoxel_peak_measures_small_spheres(d_mm):
     if d_mm <= 10.0:
         assert np.mean(ratio["old"]) > 1.15  # the defect the new calibration removes
         assert abs(np.mean(ratio["new"]) - 1.0) < abs(np.mean(ratio["old"]) - 1.0)
+
+
+def test_profile_refuses_unknown_calibration_and_non_boolean_subvoxel_peak():
+    """A user profile with a misspelt calibration or a non-boolean ``subvoxel_peak`` is refused
+    with an error naming the profile and the field, not used with a silent default."""
+    base = {"threshold": {"kind": "fixed_suv", "suv": 3.0}}
+    with pytest.raises(InvalidInputError, match=r"(?s)profile 'x'.*calibration"):
+        profile_from_dict("x", {**base, "refinement": {"calibration": "sphere_consistant"}})
+    with pytest.raises(InvalidInputError, match=r"(?s)profile 'x'.*subvoxel_peak"):
+        profile_from_dict("x", {**base, "refinement": {"subvoxel_peak": "sometimes"}})
