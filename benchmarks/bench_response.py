@@ -32,6 +32,7 @@ import os
 import platform
 import time
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -865,25 +866,34 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
 
+@lru_cache(maxsize=None)
+def _set_of_seed(tracer: str) -> dict[int, str]:
+    """Seed -> name of its set (:data:`PAIR_SETS`), for ``tracer``'s pairs (computed once)."""
+    seeds, out, start = [s for s, _, _ in pairs_for(tracer)], {}, 0
+    for name, n in PAIR_SETS:
+        out.update({s: name for s in seeds[start:start + n]})
+        start += n
+    return out
+
+
 def pair_set(tracer: str, seed: int) -> str:
     """The name of the set (:data:`PAIR_SETS`) a pair of ``tracer``'s pairs belongs to."""
-    seeds, start = [s for s, _, _ in pairs_for(tracer)], 0
-    for name, n in PAIR_SETS:
-        if seed in seeds[start:start + n]:
-            return name
-        start += n
-    raise KeyError(f"seed {seed} is not a {tracer} benchmark pair")
+    try:
+        return _set_of_seed(tracer)[seed]
+    except KeyError:
+        raise KeyError(f"seed {seed} is not a {tracer} benchmark pair") from None
+
+
+def selected_pairs(tracer: str, n: int | None = None, set_name: str | None = None) -> list[tuple[int, int, str]]:
+    """The first ``n`` pairs of ``tracer`` (all: None), only those of set ``set_name`` when given."""
+    todo = pairs_for(tracer)[:n]
+    return todo if set_name is None else [p for p in todo if pair_set(tracer, p[0]) == set_name]
 
 
 def latest_heldout_set(tracer: str, rows: list[dict]) -> str | None:
     """The last held-out set of :data:`PAIR_SETS` with a row among ``rows`` (None: none)."""
     present = {pair_set(tracer, r["seed"]) for r in rows}
     return next((n for n, _ in reversed(PAIR_SETS[1:]) if n in present), None)
-
-
-def is_heldout(tracer: str, seed: int) -> bool:
-    """Whether a pair is in a held-out set (held-out 1 or 2; see :data:`PAIR_SETS`)."""
-    return pair_set(tracer, seed) != "development"
 
 
 def cache_path(tracer, seed, cycles, pattern, arm) -> Path:
@@ -918,18 +928,13 @@ def main_v2() -> None:
         write_doc_v2()
         return
     if args.volume_check:
-        sel = pairs_for("psma-ga68")[: args.n]
-        if args.pair_set:
-            sel = [p for p in sel if pair_set("psma-ga68", p[0]) == args.pair_set]
-        volume_check(args.arm if args.arm != "truth" else "masks", sel)
+        volume_check(args.arm if args.arm != "truth" else "masks",
+                     selected_pairs("psma-ga68", args.n, args.pair_set))
     if args.report_only or args.new_lesion_sensitivity or args.volume_check:
         write_doc_v2()
         return
     k, n = (int(x) for x in args.part.split("/"))
-    todo = pairs_for(args.tracer)[: args.n]
-    if args.pair_set:
-        todo = [p for p in todo if pair_set(args.tracer, p[0]) == args.pair_set]
-    todo = todo[k - 1::n]
+    todo = selected_pairs(args.tracer, args.n, args.pair_set)[k - 1::n]
     for seed, cycles, pattern in todo:
         cache = cache_path(args.tracer, seed, cycles, pattern, args.arm)
         if cache.is_file() and not args.fresh:

@@ -408,7 +408,8 @@ def subvoxel_peak_value(values: np.ndarray, index: tuple, background: float) -> 
     (ln c_+ - ln c_-)^2 / (8 (2 ln c_0 - ln c_+ - ln c_-)) (Gaussian three-point interpolation).
     The hottest *voxel* under-states the maximum of a small focus whose centre falls between voxel
     centres (up to half a voxel off on each axis): the contour at b + f (peak - b) then lies too
-    low and the region is too large (noise-free 8 mm spheres, 4 mm voxels: 1.6-1.8x their volume).
+    low and the region is too large (noise-free 8 mm spheres, 4 mm voxels: 1.42x their volume on
+    average over sampling phases, ``benchmarks/bench_small_volume.py``).
     An axis whose neighbours are not both above the background, or whose three points are not
     concave, adds nothing; the gain is at most :data:`SUBVOXEL_PEAK_MAX_GAIN`.
     """
@@ -435,8 +436,9 @@ def subvoxel_peak_value(values: np.ndarray, index: tuple, background: float) -> 
 
 #: The sub-voxel peak is used for foci whose starting (``fraction``) contour is smaller than a
 #: sphere of this many PSF FWHM: for larger lesions the hottest voxel lies on the flat top and
-#: already gives the maximum, and the three-point fit only adds noise (noise-free 15-20 mm spheres:
-#: 0.94-1.00 of their volume with it, 0.98-1.05 without; with noise at contrast 3, 20 mm: 0.81 vs 0.90).
+#: already gives the maximum, and the three-point fit only adds noise
+#: (``benchmarks/bench_small_volume.py``: noise-free 15 mm spheres 0.95 of their volume with it on
+#: every focus, 1.02 with this gate; with noise at contrast 3, 15 / 20 mm: 0.92 / 0.87 vs 1.00 / 0.92).
 SUBVOXEL_PEAK_MAX_DIAMETER_FWHM: float = 2.5
 
 
@@ -459,7 +461,7 @@ CONSISTENT_BISECTION_STEPS: int = 24
 
 
 def subvoxel_volume_ml(values: np.ndarray, region: np.ndarray, threshold: float,
-                       spacing_kji: np.ndarray) -> float:
+                       spacing_kji: np.ndarray, gradient_magnitude: np.ndarray | None = None) -> float:
     """Volume (mL) inside the iso-surface ``values == threshold`` around ``region``, to sub-voxel precision.
 
     Every voxel of ``region`` and of its one-voxel (18-connected) rim contributes the fraction of
@@ -467,12 +469,14 @@ def subvoxel_volume_ml(values: np.ndarray, region: np.ndarray, threshold: float,
     clip(0.5 + (v - threshold) / (|grad v| s), 0, 1), with s the voxel's mean edge (mm) and the
     gradient from central differences (SUV/mm). Unlike the voxel count it changes continuously
     with the threshold, so that a calibration can solve for the threshold at which the contour's
-    volume equals the calibrating sphere's.
+    volume equals the calibrating sphere's. ``gradient_magnitude`` (|grad v| of ``values``, SUV/mm,
+    :func:`_gradient_magnitude`) may be passed when the same image is measured at many thresholds.
     """
     sp = np.asarray(spacing_kji, dtype=float)
     near = ndimage.binary_dilation(region, STRUCTURE_18)
-    grads = np.gradient(values, *sp)
-    g = np.sqrt(sum(gi[near] ** 2 for gi in grads))
+    if gradient_magnitude is None:
+        gradient_magnitude = _gradient_magnitude(values, sp)
+    g = gradient_magnitude[near]
     s = float(np.prod(sp)) ** (1.0 / 3.0)
     w = np.clip(0.5 + (values[near] - threshold) / np.maximum(g * s, 1e-9), 0.0, 1.0)
     w[~region[near] & (w > 0.5)] = 0.5  # a rim voxel below the threshold is at most half inside
@@ -480,10 +484,14 @@ def subvoxel_volume_ml(values: np.ndarray, region: np.ndarray, threshold: float,
     return float(w.sum() * np.prod(sp) / 1000.0)
 
 
+def _gradient_magnitude(values: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:
+    """|grad v| from central differences (value units per mm)."""
+    return np.sqrt(sum(g**2 for g in np.gradient(values, *np.asarray(spacing_kji, dtype=float))))
+
+
 def _consistent_sphere_region(sub: np.ndarray, pk: tuple, peak: float, bg: float, floor: float,
                               allowed: np.ndarray, r: AdaptiveRefinement,
-                              spacing_xyz: Sequence[float], vox_mm3: float
-                              ) -> tuple[np.ndarray | None, float]:
+                              spacing_xyz: Sequence[float]) -> tuple[np.ndarray | None, float]:
     """Self-consistent sphere calibration: the diameter D at which the contour at
     b + f(D) (peak - b) holds exactly the volume of a D sphere (``calibration="sphere_consistent"``;
     ``peak``: the hottest voxel's value or its sub-voxel estimate).
@@ -492,10 +500,11 @@ def _consistent_sphere_region(sub: np.ndarray, pk: tuple, peak: float, bg: float
     below ~12 mm at 5 mm FWHM: f falls with D there (0.46 at 8 mm, 0.38 at 12 mm), so an
     over-sized first region lowers the fraction, which grows the region further, and the
     quantised voxel count jumps by whole voxel shells. Noise-free 8 mm spheres on 4 mm voxels were
-    measured 1.55-1.67x their volume. Here h(D) = V_subvoxel(b + f(D)(peak - b)) - pi D^3 / 6 is
-    solved by bisection in log D (:data:`CONSISTENT_DIAMETER_RANGE_MM`); the region is the
-    18-connected component holding the peak at that threshold, capped one voxel beyond the
-    starting ``fraction`` contour (as ``"sphere"``).
+    measured 1.42x their volume (mean over sampling phases). Here
+    h(D) = V_subvoxel(b + f(D)(peak - b)) - pi D^3 / 6 is solved by bisection in log D
+    (:data:`CONSISTENT_DIAMETER_RANGE_MM`); the region is the 18-connected component holding the
+    peak at that threshold, capped one voxel beyond the starting ``fraction`` contour (as
+    ``"sphere"``).
 
     Returns
     -------
@@ -518,13 +527,14 @@ def _consistent_sphere_region(sub: np.ndarray, pk: tuple, peak: float, bg: float
     if start is None:
         return None, r.fraction
     cap = ndimage.binary_dilation(start, STRUCTURE_18)
+    grad = _gradient_magnitude(sub, sp)  # the same image at every threshold of the bisection
 
     def h(d: float) -> tuple[float, np.ndarray | None, float]:
         f = sphere_edge_fraction(d, r.psf_fwhm_mm, spacing_xyz)
         reg, thr = region_at(f, cap)
         if reg is None:
             return -np.inf, None, f
-        return subvoxel_volume_ml(sub, reg, thr, sp) - np.pi / 6.0 * d**3 / 1000.0, reg, f
+        return subvoxel_volume_ml(sub, reg, thr, sp, grad) - np.pi / 6.0 * d**3 / 1000.0, reg, f
 
     lo, hi = (np.log(v) for v in CONSISTENT_DIAMETER_RANGE_MM)
     h_lo, reg, f = h(float(np.exp(lo)))
@@ -605,9 +615,9 @@ def refine_adaptive(
         cap = None
         if r.calibration == "sphere_consistent":
             region, frac = _consistent_sphere_region(sub, pk, peak, bg, floor, allowed[box] & (dist <= r_out),
-                                                     r, image.spacing, vox_mm3)
-        for _ in range(0 if r.calibration == "sphere_consistent" else
-                       r.max_iterations if r.calibration == "sphere" else 1):
+                                                     r, image.spacing)
+        n_passes = {"sphere_consistent": 0, "sphere": r.max_iterations}.get(r.calibration, 1)
+        for _ in range(n_passes):
             thr = max(bg + frac * (peak - bg), floor)
             cand = (sub >= thr) & allowed[box] & (dist <= r_out)
             if not cand[pk]:
