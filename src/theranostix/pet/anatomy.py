@@ -40,6 +40,10 @@ from theranostix.core.units import HU
 BODY_HU_MIN: float = -500.0  #: HU; patient vs surrounding air
 LUNG_HU_MAX: float = -400.0  #: HU; aerated lung is below this value
 BONE_HU_MIN: float = 200.0  #: HU; cortical + dense trabecular bone is above this value
+#: HU; bone-mask voxels below this are cancellous bone and marrow (trabecular bone +100 to +400 HU,
+#: red marrow 0 to +100 HU; cortex +700 to +1900 HU, see the module notes): the tissue a bone
+#: lesion's background is taken from when a profile asks for ``bone_background: marrow``.
+MARROW_MAX_HU: float = 400.0
 BONE_MAX_HOLE_CM2: float = 30.0  #: cm^2; marrow holes up to this axial area are filled (vertebra ~15 cm^2)
 BONE_MIN_COMPONENT_ML: float = 0.5  #: mL; smaller dense islands (calcifications, noise) are dropped
 LUNG_SECOND_COMPONENT_MIN_FRACTION: float = 0.25  #: 2nd air component kept as lung if >= this x 1st

@@ -36,6 +36,7 @@ from scipy import ndimage as ndi
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.image import Image
 from theranostix.core.provenance import Provenance
+from theranostix.pet.anatomy import MARROW_MAX_HU
 from theranostix.pet.lesions import (
     UNASSIGNED,
     LesionMetrics,
@@ -403,6 +404,22 @@ def _contour_hosts(masks: dict[str, np.ndarray], tracer: str,
     return host
 
 
+def bone_background_mask(anat: PetCtAnatomy, prof: DetectionProfile,
+                         prov: Provenance) -> np.ndarray | None:
+    """Voxels that may be a lesion's background under the profile's ``bone_background`` rule.
+
+    ``"marrow"``: every voxel except cortical bone (CT bone mask with HU >= ``MARROW_MAX_HU`` on
+    the PET grid), so that a bone lesion's contour level and noise significance come from the
+    marrow it sits in (a 32-mm neighbourhood of bone-mask voxels is half cortex at SUV ~0.2 in
+    PSMA PET, pulling the background median below the marrow's level). ``None`` (all voxels) for
+    ``"bone"`` or without CT.
+    """
+    if prof.bone_background != "marrow" or anat.bone is None or anat.hu is None:
+        return None
+    prov.parameters["bone_background"] = f"marrow (bone-mask voxels < {MARROW_MAX_HU:g} HU)"
+    return ~(anat.bone & (anat.hu >= MARROW_MAX_HU))
+
+
 def _whole_excluded(organ: str, organs: tuple[str, ...]) -> bool:
     """Is ``organ`` excluded whole for a tracer whose physiological organs are ``organs``?"""
     return organ in organs and organ.startswith(WHOLE_EXCLUSION_PREFIXES)
@@ -648,7 +665,8 @@ def _eligibility(lesions: list[LesionMetrics], refs: dict[str, dict], tracer: st
 def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.ndarray | None,
                 site_rule: Any, prov: Provenance, organ_like: bool,
                 bone: np.ndarray | None = None, excl: np.ndarray | None = None,
-                significance_hosts: np.ndarray | None = None) -> Any:
+                significance_hosts: np.ndarray | None = None,
+                background_mask: np.ndarray | None = None) -> Any:
     """Drop (recorded) false-positive patterns of the threshold/detector output:
 
     * spill-over: lesions holding no local maximum of the smoothed, un-masked PET
@@ -660,7 +678,8 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
       not see the red marrow's structured variation) whose SUVmax is less than
       :data:`LOCAL_SIGNIFICANCE_K` robust
       noise SDs above their own tissue's local background (``lesion_local_significance``; inside
-      an organ of ``significance_hosts`` -- e.g. the prostate gland -- that organ's own voxels);
+      an organ of ``significance_hosts`` -- e.g. the prostate gland -- that organ's own voxels;
+      shells limited to ``background_mask`` when given, see :func:`bone_background_mask`);
     * organ-like components (estimate mode only, :data:`ORGAN_LIKE_MIN_ML`);
     * single voxels inside the focal-rule organs (a real lesion seen through a 5-mm PSF covers
       more than one 4-mm voxel; a lone voxel there is noise or spill-over).
@@ -678,7 +697,7 @@ def _postfilter(seg: Any, suv: Image, liver_mean: float | None, focal_zone: np.n
     n_spill_kept = len(flanks & detected)
     flanks -= detected
     zsig = lesion_local_significance(suv, lab_arr, tissue_mask=bone, exclude_mask=excl,
-                                     host_labels=significance_hosts)
+                                     host_labels=significance_hosts, background_mask=background_mask)
     n_spill = n_noise = 0
     for les in seg.table.lesions:
         if les.lesion_id in flanks and site_kind(les.site) not in SPILLOVER_EXEMPT_SITE_KINDS:
@@ -784,14 +803,17 @@ def analyze_study(pet: Any, ct: Image | None = None, *, tracer: str = "auto",
         pname, prof = fb, load_profile(fb)
     prov.parameters["detection_profile"] = pname
     site_rule = make_site_rule(suv, masks, anat, prov) if (masks or anat.body is not None) else None
+    bg_mask = bone_background_mask(anat, prof, prov)
     seg = segment_lesions(suv, prof, exclude_mask=excl, bone_mask=anat.bone, body_mask=anat.body,
                           liver_stats=liver_stats, site_rule=site_rule,
-                          host_labels=_contour_hosts(masks, key, anat.bone))
+                          host_labels=_contour_hosts(masks, key, anat.bone),
+                          host_background_mask=bg_mask)
     for w in seg.provenance.warnings:
         prov.warn(w)
     seg = _postfilter(seg, suv, liver_stats.mean if liver_stats is not None else None,
                       _focal_zone(masks, key), site_rule, prov,
                       organ_like=mask_source == "ct_pet_estimate", bone=anat.bone, excl=excl,
+                      background_mask=bg_mask,
                       significance_hosts=host_organ_labels(masks, key, focal_rule_organs=False)
                       if masks else None)
     prov.parameters["thresholds_suv"] = seg.thresholds_suv

@@ -184,6 +184,11 @@ class DetectionProfile(BaseModel):
     refinement: AdaptiveRefinement | None = None
     detector: DetectorParams = Field(default_factory=lambda: DetectorParams(enabled=False))
     min_volume_ml: float = Field(default=0.0, ge=0)
+    #: Background of a bone lesion (its contour's host level and its noise significance):
+    #: ``"bone"`` every voxel of the CT bone mask; ``"marrow"`` only bone voxels below
+    #: ``anatomy.MARROW_MAX_HU`` (cancellous bone and red marrow), not the cortex, whose near-zero
+    #: uptake pulls the background below the marrow a lesion stands out of.
+    bone_background: Literal["bone", "marrow"] = "bone"
     citations: list[str] = Field(default_factory=list)
 
 

@@ -268,6 +268,7 @@ def lesion_local_significance(
     min_shell_voxels: int = 30,
     smooth_sigma_voxels: float = 0.0,
     host_labels: np.ndarray | None = None,
+    background_mask: np.ndarray | None = None,
 ) -> dict[int, float]:
     """Noise-aware significance z of every lesion's SUVmax against its own tissue's background.
 
@@ -292,6 +293,11 @@ def lesion_local_significance(
     used as without a host. A noise
     peak of a normal prostate gland (PSMA SUV 2-3, voxel SD ~0.8) reaches SUV 4-5, far above the
     fat around it but only 2-4 robust SD above the gland.
+
+    With ``background_mask`` (bool, image grid): only its voxels may be in a shell (e.g. every
+    voxel but cortical bone, so that a bone lesion is judged against the marrow around it); where
+    that leaves fewer than ``min_shell_voxels`` in the shell, the shell without it is used (a
+    lesion in sclerotic or thin bone). Host-organ backgrounds are not affected.
     """
     require_suv_image(image)
     lab = np.asarray(labels)
@@ -301,6 +307,10 @@ def lesion_local_significance(
     if host_labels is not None and np.shape(host_labels) != lab.shape:
         raise InvalidInputError(f"host label map shape {np.shape(host_labels)} does not match the "
                                 f"image {image.shape}", where="lesion_local_significance(host_labels)")
+    if background_mask is not None and np.shape(background_mask) != lab.shape:
+        raise InvalidInputError(f"background mask shape {np.shape(background_mask)} does not match "
+                                f"the image {image.shape}",
+                                where="lesion_local_significance(background_mask)")
     arr = np.asarray(image.array, dtype=float)
     if smooth_sigma_voxels > 0:
         arr = ndimage.gaussian_filter(arr, smooth_sigma_voxels)
@@ -333,6 +343,10 @@ def lesion_local_significance(
             if tissue_mask is not None:
                 t = tissue_mask[box]
                 shell &= t if t[comp].mean() >= 0.5 else ~t
+            if background_mask is not None:
+                narrowed = shell & background_mask[box]
+                if int(narrowed.sum()) >= min_shell_voxels:
+                    shell = narrowed
         v = arr[box][shell]
         if v.size < min_shell_voxels:
             out[lid] = float("nan")
@@ -360,7 +374,8 @@ HOST_NOISE_K: float = 2.0
 
 
 def host_background(values: np.ndarray, host_labels: np.ndarray | None, peak_index: tuple,
-                    near: np.ndarray, shell_background: float | None
+                    near: np.ndarray, shell_background: float | None,
+                    background_mask: np.ndarray | None = None,
                     ) -> tuple[float | None, float | None, str]:
     """Background SUV of a lesion from its shell and, when it lies in an organ, from that organ.
 
@@ -374,6 +389,8 @@ def host_background(values: np.ndarray, host_labels: np.ndarray | None, peak_ind
     whether or not they are excluded from lesions (a focal-rule liver excludes its normal voxels).
     Inside an organ the contour threshold also gets a floor, median + :data:`HOST_NOISE_K` x
     1.4826 MAD of those voxels, so that the organ's noise voxels do not join the contour.
+    With ``background_mask`` only its host voxels are used (bone: the marrow, not the cortex),
+    unless fewer than :data:`HOST_BACKGROUND_MIN_VOXELS` remain.
 
     Returns
     -------
@@ -385,6 +402,8 @@ def host_background(values: np.ndarray, host_labels: np.ndarray | None, peak_ind
         h = int(host_labels[peak_index])
         if h > 0:
             host = (host_labels == h) & near
+            if background_mask is not None and int((host & background_mask).sum()) >= HOST_BACKGROUND_MIN_VOXELS:
+                host &= background_mask
             if int(host.sum()) >= HOST_BACKGROUND_MIN_VOXELS:
                 v = values[host]
                 q = float(np.percentile(v, HOST_BACKGROUND_QUANTILE))
@@ -557,6 +576,7 @@ def refine_adaptive(
     *,
     allowed_mask: np.ndarray | Image | None = None,
     host_labels: np.ndarray | None = None,
+    host_background_mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-segment each 18-connected component of ``mask`` at b + f x (peak - b).
 
@@ -566,6 +586,8 @@ def refine_adaptive(
     organ's own level (:func:`host_background`). The new region is the 18-connected component of
     ``SUV >= threshold`` (allowed voxels) holding the peak voxel, limited to the shell's outer
     bound. Components with neither an allowed shell voxel nor a host organ are kept unchanged.
+    ``host_background_mask``: the host voxels that may give that level (see
+    :func:`host_background`).
 
     Returns
     -------
@@ -587,6 +609,10 @@ def refine_adaptive(
     if host_labels is not None and np.shape(host_labels) != image.shape:
         raise InvalidInputError(f"host label map shape {np.shape(host_labels)} does not match the "
                                 f"image {image.shape}", where="refine_adaptive(host_labels)")
+    if host_background_mask is not None and np.shape(host_background_mask) != image.shape:
+        raise InvalidInputError(f"host background mask shape {np.shape(host_background_mask)} does "
+                                f"not match the image {image.shape}",
+                                where="refine_adaptive(host_background_mask)")
     out = np.zeros(image.shape, dtype=bool)
     labels, _ = label_components(m)
     for lid, sl in enumerate(ndimage.find_objects(labels), start=1):
@@ -602,7 +628,8 @@ def refine_adaptive(
         pk = np.unravel_index(int(np.argmax(np.where(comp, sub, -np.inf))), comp.shape)
         bg, floor, _src = host_background(
             sub, None if host_labels is None else host_labels[box], pk, dist <= r_out,
-            float(np.median(sub[shell])) if shell.any() else None)
+            float(np.median(sub[shell])) if shell.any() else None,
+            None if host_background_mask is None else host_background_mask[box])
         if bg is None:
             out[box] |= comp
             continue
@@ -734,6 +761,7 @@ def segment_lesions(
     site_rule: SiteAssigner | None = None,
     peak_rule: str = "partial",
     host_labels: np.ndarray | None = None,
+    host_background_mask: np.ndarray | None = None,
 ) -> LesionSegmentation:
     """Segment and measure lesions according to a profile.
 
@@ -761,6 +789,9 @@ def segment_lesions(
         own that lesions can sit in (prostate gland, liver, ...). The adaptive contour of a lesion
         whose hottest voxel lies in one uses that organ's level as background
         (:func:`host_background`).
+    host_background_mask
+        Optional bool mask: the host voxels that may give that level (bone host: the marrow,
+        i.e. every voxel but cortical bone).
 
     Raises
     ------
@@ -802,7 +833,7 @@ def segment_lesions(
     mask &= allowed
     if profile.refinement is not None and mask.any():
         mask = refine_adaptive(image, mask, profile.refinement, allowed_mask=allowed,
-                               host_labels=host_labels)
+                               host_labels=host_labels, host_background_mask=host_background_mask)
 
     detections: list[Detection] = []
     det_voxels = np.zeros(image.shape, dtype=bool)
