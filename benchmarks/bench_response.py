@@ -1293,10 +1293,14 @@ def write_doc_v2() -> None:
             f"Pairs: the first {DEVELOPMENT_N} of each set are the **development** pairs (looked at pair by pair "
             f"while the code was changed, sessions 1-6); the {HELDOUT_N} after them, **held-out 1**, were fixed "
             "before any was run and gave the seventh session's unbiased estimate (the eighth session then looked at "
-            f"their misses); the last {HELDOUT_N}, **held-out 2**, were fixed at the start of the eighth session, "
-            "before it changed any code, and were run only on the final code of the eighth and ninth sessions "
-            "(commit d4e8519, the eighth session's small-lesion volume change): they give the unbiased estimate of "
-            "this revision. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            f"their misses); the next {HELDOUT_N}, **held-out 2**, were fixed at the start of the eighth session, "
+            "before it changed any code, and were run on the final code of the eighth and ninth sessions (commit "
+            "d4e8519; the ninth session then looked at their misses); the last "
+            f"{HELDOUT_N}, **held-out 3**, were fixed at the start of the tenth session (commit 68a3a21), before it "
+            "changed any code, and were run only on its final code (commit 26070bd, bone lesions against the "
+            "marrow): they give the unbiased estimate of this revision. The PSMA final arm of the 100 earlier pairs "
+            "was re-run on the same code; the FDG code did not change after held-out 1, and its held-out-2 pairs "
+            "were run for the first time in the tenth session. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1334,8 +1338,14 @@ def write_doc_v2() -> None:
                      "re-assessed on all 60 pairs with the RECIP single-lesion check (which changes no category; "
                      "11:47-12:03 UTC), the PSMA truth arm's development pairs and the auto arm likewise (12:05-12:30 "
                      "UTC); FDG rows of the development pairs are the sixth session's. The imaging truth is v4 (every "
-                     "pair's categories equal to v3's). The truth arms do not depend on the analysis code; each arm's run times are in its "
-                     "section.", ""]
+                     "pair's categories equal to v3's). Eighth session: held-out 2 was run (PSMA, commit d4e8519). "
+                     "Tenth session (2026-11-24): held-out 3 fixed (68a3a21); the PSMA final arm of the 100 earlier "
+                     "pairs re-run with fresh analyses on commit 26070bd and held-out 3 (truth arm "
+                     "on 68a3a21, final arm on 26070bd) run once (final-arm rows 18:05-19:11 UTC); the FDG masks arm's "
+                     "held-out-2 pairs run for the first "
+                     "time (code unchanged since held-out 1; fdg 40 pairs, fdg-bulky the first 24 of 40, stopped for "
+                     "lack of time). The truth arms do not depend on the analysis code; each "
+                     "arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
             lines += section_v2(tracer, arm)
