@@ -410,8 +410,8 @@ def bone_background_mask(anat: PetCtAnatomy, prof: DetectionProfile,
 
     ``"marrow"``: every voxel except cortical bone (CT bone mask with HU >= ``MARROW_MAX_HU`` on
     the PET grid), so that a bone lesion's contour level and noise significance come from the
-    marrow it sits in (a 32-mm neighbourhood of bone-mask voxels is half cortex at SUV ~0.2 in
-    PSMA PET, pulling the background median below the marrow's level). ``None`` (all voxels) for
+    marrow it sits in (on 4-mm voxels, half or more of the bone-mask voxels within 20 mm of a
+    vertebra or rib are cortex at PSMA SUV ~0.2, so bone-mask statistics describe two tissues). ``None`` (all voxels) for
     ``"bone"`` or without CT.
     """
     if prof.bone_background != "marrow" or anat.bone is None or anat.hu is None:

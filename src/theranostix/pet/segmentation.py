@@ -307,10 +307,8 @@ def lesion_local_significance(
     if host_labels is not None and np.shape(host_labels) != lab.shape:
         raise InvalidInputError(f"host label map shape {np.shape(host_labels)} does not match the "
                                 f"image {image.shape}", where="lesion_local_significance(host_labels)")
-    if background_mask is not None and np.shape(background_mask) != lab.shape:
-        raise InvalidInputError(f"background mask shape {np.shape(background_mask)} does not match "
-                                f"the image {image.shape}",
-                                where="lesion_local_significance(background_mask)")
+    if background_mask is not None:
+        background_mask = as_mask(background_mask, image, "background mask (lesion_local_significance)")
     arr = np.asarray(image.array, dtype=float)
     if smooth_sigma_voxels > 0:
         arr = ndimage.gaussian_filter(arr, smooth_sigma_voxels)
@@ -402,8 +400,10 @@ def host_background(values: np.ndarray, host_labels: np.ndarray | None, peak_ind
         h = int(host_labels[peak_index])
         if h > 0:
             host = (host_labels == h) & near
-            if background_mask is not None and int((host & background_mask).sum()) >= HOST_BACKGROUND_MIN_VOXELS:
-                host &= background_mask
+            if background_mask is not None:
+                narrowed = host & background_mask
+                if int(narrowed.sum()) >= HOST_BACKGROUND_MIN_VOXELS:
+                    host = narrowed
             if int(host.sum()) >= HOST_BACKGROUND_MIN_VOXELS:
                 v = values[host]
                 q = float(np.percentile(v, HOST_BACKGROUND_QUANTILE))
@@ -609,10 +609,8 @@ def refine_adaptive(
     if host_labels is not None and np.shape(host_labels) != image.shape:
         raise InvalidInputError(f"host label map shape {np.shape(host_labels)} does not match the "
                                 f"image {image.shape}", where="refine_adaptive(host_labels)")
-    if host_background_mask is not None and np.shape(host_background_mask) != image.shape:
-        raise InvalidInputError(f"host background mask shape {np.shape(host_background_mask)} does "
-                                f"not match the image {image.shape}",
-                                where="refine_adaptive(host_background_mask)")
+    if host_background_mask is not None:
+        host_background_mask = as_mask(host_background_mask, image, "host background mask (refine_adaptive)")
     out = np.zeros(image.shape, dtype=bool)
     labels, _ = label_components(m)
     for lid, sl in enumerate(ndimage.find_objects(labels), start=1):
