@@ -159,16 +159,20 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: session looked at their misses, so from then on they count as development too. The last HELDOUT_N
 #: ("held-out 2", eighth session) were fixed before the eighth session changed any code and are run only
 #: on its final code; the ninth session looked at its misses. "held-out 3" (tenth session) was fixed
-#: before the tenth session changed any code and is run only on that session's final code. Seeds are taken in order from a start seed, cycles 1 + seed % 2, keeping the
+#: before the tenth session changed any code and is run only on that session's final code; the eleventh
+#: session looked at its misses. "held-out 4" (eleventh session) was fixed before the eleventh session
+#: changed any code and is run only on that session's final code. Seeds are taken in order from a start seed, cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
 DEVELOPMENT_N, HELDOUT_N = 20, 40
 PSMA_HELDOUT_FIRST_SEED, FDG_HELDOUT_FIRST_SEED = 1000, 1400
 PSMA_HELDOUT2_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED = 3000, 3400
 PSMA_HELDOUT3_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED = 5000, 5400
+PSMA_HELDOUT4_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED = 7000, 7400
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
-                                          ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N))
+                                          ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
+                                          ("held-out 4", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -862,9 +866,10 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
     """Every pair of a set, the sets of :data:`PAIR_SETS` in order."""
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
-    firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED)
+    firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
+               PSMA_HELDOUT4_FIRST_SEED)
               if tracer == "psma-ga68" else
-              (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED))
+              (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED))
     src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
