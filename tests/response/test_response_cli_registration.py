@@ -96,3 +96,15 @@ def test_respond_new_lesion_uptake_option(tmp_path, cli):
                           "--new-lesion-uptake", "parotid"])
     assert code == 2 and "--new-lesion-uptake" in err
     assert not (tmp_path / "o2" / "response.json").exists()
+
+
+def test_respond_new_lesion_lookback_option(tmp_path, cli):
+    b, f = _folders(tmp_path, _ct(origin=tuple(SHIFT)))
+    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o"), "--json",
+                          "--criteria", "recip", "--new-lesion-lookback", "sphere"])
+    assert code == 0, err
+    assert json.loads(out)["assessment"]["provenance"]["parameters"]["new_lesion_lookback"] == "sphere"
+    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o2"), "--json",
+                          "--new-lesion-lookback", "cube"])
+    assert code == 2 and "--new-lesion-lookback" in err
+    assert not (tmp_path / "o2" / "response.json").exists()

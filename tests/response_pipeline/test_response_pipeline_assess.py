@@ -402,3 +402,49 @@ def test_percist_pmr_needs_no_other_lesion_increasing(make):
     fa = assess_response(b, [scan(5.0, 8.0, 60)], criteria=["percist"],
                          criterion_options={"percist": {"nontarget_increase_over_30pct": False}}).followups[0]
     assert fa.category("percist") == "PMR" and any("not applied" in x for x in fa.flags)
+
+
+def _grid_images(hot: dict[tuple[int, int], float], labels: dict[tuple[int, int], int]):
+    """SUV image (background 1) and label map on a 4 mm grid, origin -100 mm; keys are x index ranges
+    (i0, i1) on the row through (0, 0, 0)."""
+    import numpy as np
+
+    from theranostix.core.image import Image
+
+    a = np.ones((50, 50, 50), dtype=np.float32)
+    lab = np.zeros((50, 50, 50), dtype=np.int32)
+    for (i0, i1), v in hot.items():
+        a[24:27, 24:27, i0:i1] = v
+    for (i0, i1), lid in labels.items():
+        lab[24:27, 24:27, i0:i1] = lid
+    kw = dict(spacing=(4.0, 4.0, 4.0), origin=(-100.0, -100.0, -100.0))
+    return Image(a, units="SUVbw", **kw), Image(lab, units="label", **kw)
+
+
+def test_new_lesion_look_back_reads_the_lesion_footprint(make):
+    # baseline: a treated node at x = -4..4 mm (SUV 12); follow-up: it persists, and a new node
+    # appears beside it at x = 8..12 mm (SUV 8) where the baseline had background (SUV 1)
+    b_suv, b_lab = _grid_images({(24, 27): 12.0}, {(24, 27): 1})
+    f_suv, f_lab = _grid_images({(24, 27): 10.0, (27, 29): 8.0}, {(24, 27): 1, (27, 29): 2})
+    b = make.analysis([make.lesion(1, (0, 0, 0), 0.5, 12.0, site="external_iliac_left")], suv=b_suv, labels=b_lab)
+    fu = make.analysis([make.lesion(1, (0, 0, 0), 0.5, 10.0, site="external_iliac_left"),
+                        make.lesion(2, (10, 0, 0), 0.15, 8.0, site="external_iliac_left")],
+                       days=60, suv=f_suv, labels=f_lab)
+    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    assert fa.n_new_lesions == 1 and fa.new_lesion_ids == [2] and fa.category("recip") == "PD"
+    # the former sphere (equivalent radius + 4 mm = 7.3 mm around x = 10) reaches the treated node
+    fs = assess_response(b, [fu], criteria=["recip"], new_lesion_lookback="sphere").followups[0]
+    assert fs.n_new_lesions == 0
+    assert any("already at baseline" in f and "around its site" in f for c in fs.lesions for f in c.flags)
+    # uptake already in the footprint at baseline: not counted, and said where it was read
+    b2_suv, _ = _grid_images({(24, 27): 12.0, (27, 29): 6.0}, {})
+    b2 = make.analysis([make.lesion(1, (0, 0, 0), 0.5, 12.0, site="external_iliac_left")], suv=b2_suv, labels=b_lab)
+    f2 = assess_response(b2, [fu], criteria=["recip"]).followups[0]
+    assert f2.n_new_lesions == 0
+    assert any("in its footprint" in f for c in f2.lesions for f in c.flags)
+    # no label maps: the sphere is read, and the follow-up says so
+    fu_nolab = make.analysis(list(fu.lesions.lesions), days=60, suv=f_suv)
+    f3 = assess_response(b, [fu_nolab], criteria=["recip"]).followups[0]
+    assert f3.n_new_lesions == 0 and any("no label maps" in f for f in f3.flags)
+    with pytest.raises(InvalidInputError, match="new_lesion_lookback"):
+        assess_response(b, [fu], new_lesion_lookback="cube")

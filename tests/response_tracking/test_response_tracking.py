@@ -70,3 +70,28 @@ def test_empty_and_bad_inputs():
     with pytest.raises(InvalidInputError, match="shape"):
         track_lesions([L(1, (0, 0, 0))], [L(1, (0, 0, 0))], baseline_labels=np.zeros((2, 2, 2)),
                       followup_labels_on_baseline=np.zeros((3, 3, 3)))
+
+
+def test_new_node_beside_a_matched_one_is_new_not_a_split():
+    # a 1 mL node (equivalent radius 6.2 mm) persists; a new node appears 12 mm from it: inside the
+    # 15 mm matching gate but outside the node's extent + 4 mm -> new (nodal spread), not a piece
+    bl = [L(1, (0, 0, 0), 1.0)]
+    fu = [L(1, (0, 0, 0), 1.0), L(2, (12, 0, 0), 0.15)]
+    res = track_lesions(bl, fu)
+    new = next(m for m in res.matches if m.followup_id == 2)
+    assert new.status == "new" and not new.flags and res.n_new == 1 and not res.splits
+    # a piece inside the former extent (radius 6.2 + 4 mm) is a split fragment
+    res = track_lesions(bl, [L(1, (0, 0, 0), 0.5), L(2, (9, 0, 0), 0.15)])
+    assert res.n_new == 0 and res.splits[0]["followup_ids"] == [1, 2]
+    # the margin is a named option; overlapping masks make a split whatever the distance
+    assert track_lesions(bl, fu, split_margin_mm=6.0).n_new == 0
+    lab_b = np.zeros((10, 10, 10), int)
+    lab_f = np.zeros((10, 10, 10), int)
+    lab_b[2:6, 2:6, 2:6] = 1
+    lab_f[2:4, 2:4, 2:4] = 1
+    lab_f[4:6, 4:6, 4:6] = 2  # inside the baseline mask
+    res = track_lesions(bl, [L(1, (0, 0, 0), 0.5), L(2, (30, 0, 0), 0.15)], baseline_labels=lab_b,
+                        followup_labels_on_baseline=lab_f)
+    assert res.n_new == 0 and len(res.splits) == 1
+    with pytest.raises(InvalidInputError, match="split_margin_mm"):
+        track_lesions(bl, fu, split_margin_mm=-1.0)

@@ -76,6 +76,10 @@ def register(app: typer.Typer) -> None:
             "blood_pool", "--new-lesion-uptake",
             help="A new lesion counts when its SUVmax reaches the follow-up reference SUVmean: "
                  "blood_pool (miPSMA >= 1, default), liver (miPSMA >= 2) or none."),
+        new_lesion_lookback: str = typer.Option(
+            "footprint", "--new-lesion-lookback",
+            help="Where the look-back reads the baseline uptake of a new lesion: footprint (default: "
+                 "the lesion's own voxels mapped onto the baseline) or sphere (radius + 4 mm around it)."),
         residual_target: str = typer.Option(
             "measure", "--residual-target",
             help="PERCIST, when no follow-up lesion took the baseline target: measure (default: uptake "
@@ -86,6 +90,7 @@ def register(app: typer.Typer) -> None:
         """Response of follow-up PET studies against baseline (RECIP 1.0, PERCIST 1.0, PPP)."""
         from theranostix.report.figures import save_figure
         from theranostix.response.pipeline import (
+            NEW_LESION_LOOKBACKS,
             NEW_LESION_UPTAKE_REFERENCES,
             RESIDUAL_TARGET_MODES,
             assess_response,
@@ -99,6 +104,9 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(f"unknown --new-lesion-uptake {new_lesion_uptake!r}",
                                     where="--new-lesion-uptake",
                                     fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
+        if new_lesion_lookback not in NEW_LESION_LOOKBACKS:
+            raise InvalidInputError(f"unknown --new-lesion-lookback {new_lesion_lookback!r}",
+                                    where="--new-lesion-lookback", fix="use " + " or ".join(NEW_LESION_LOOKBACKS))
         if residual_target not in RESIDUAL_TARGET_MODES:
             raise InvalidInputError(f"unknown --residual-target {residual_target!r}", where="--residual-target",
                                     fix="use " + " or ".join(RESIDUAL_TARGET_MODES))
@@ -109,6 +117,7 @@ def register(app: typer.Typer) -> None:
                               on_registration_failure="flag" if flag_registration else "refuse",
                               psa_progression=psa_progression, confirmed_within_3_months=confirmed,
                               new_lesion_min_uptake=new_lesion_uptake,  # type: ignore[arg-type]
+                              new_lesion_lookback=new_lesion_lookback,  # type: ignore[arg-type]
                               residual_target=residual_target)  # type: ignore[arg-type]
         tl = build_timeline(analyses[0], followups=analyses[1:], assessment=res)
         doc = {"assessment": res.model_dump(mode="json"), "timeline": tl.model_dump(mode="json"),

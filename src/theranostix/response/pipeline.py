@@ -103,6 +103,8 @@ _UPTAKE_AT_BASELINE = "uptake already at baseline"
 #: Margin (mm) added to the lesion's equivalent radius for the look-back sphere (PET voxel and
 #: residual misregistration).
 NEW_LESION_MARGIN_MM = 4.0
+#: Where the look-back reads the baseline uptake (``new_lesion_lookback`` of assess_response).
+NEW_LESION_LOOKBACKS: tuple[str, ...] = ("footprint", "sphere")
 #: References a new lesion's SUVmax may be required to reach (``new_lesion_min_uptake``).
 NEW_LESION_UPTAKE_REFERENCES: tuple[str, ...] = ("blood_pool", "liver", "none")
 #: Weight changes above this fraction are flagged (SUV normalisation changes with weight).
@@ -405,6 +407,7 @@ def assess_response(
     min_new_lesion_volume_ml: float = 0.0,
     new_lesion_baseline_fraction: float | None = NEW_LESION_BASELINE_FRACTION,
     new_lesion_min_uptake: Literal["liver", "blood_pool", "none"] = "blood_pool",
+    new_lesion_lookback: Literal["footprint", "sphere"] = "footprint",
     percist_on_incomparable: Literal["flag", "refuse"] = "flag",
     max_height_diff_m: float = MAX_HEIGHT_DIFF_M,
     max_weight_rel_diff: float = MAX_WEIGHT_REL_DIFF,
@@ -447,6 +450,14 @@ def assess_response(
         (under the detection threshold or segmented differently): the lesion is listed with a flag
         but not counted as new. ``None`` disables the check. Default 0.6 (assumption, chosen so
         that a lesion twice as hot as its background counts as new; not from a publication).
+    new_lesion_lookback
+        Where the look-back reads the baseline: ``"footprint"`` (default since 2026-11-24, eleventh
+        session) -- the follow-up lesion's own voxels mapped onto the baseline grid through the
+        registration (needs both label maps; otherwise the sphere, with a flag); ``"sphere"`` -- a
+        sphere of the lesion's equivalent radius + ``NEW_LESION_MARGIN_MM`` around its mapped
+        centroid (the default before). The sphere reaches into a known lesion beside a new one: on
+        the PSMA twin pairs it hid new nodes appearing 10-15 mm from a treated node
+        (benchmarks/bench_response_notes.md).
     new_lesion_min_uptake
         A new lesion counts only when its SUVmax is at least the follow-up reference SUVmean:
         ``"blood_pool"`` (default since 2026-11-24; miPSMA >= 1 of PROMISE V2, the uptake from which
@@ -512,6 +523,9 @@ def assess_response(
     if not (isinstance(residual_significance_k, (int, float)) and residual_significance_k > 0):
         raise InvalidInputError(f"residual_significance_k {residual_significance_k!r} is not a number > 0",
                                 where="residual_significance_k", fix="give a significance in noise SDs, e.g. 5")
+    if new_lesion_lookback not in NEW_LESION_LOOKBACKS:
+        raise InvalidInputError(f"unknown new_lesion_lookback {new_lesion_lookback!r}",
+                                where="new_lesion_lookback", fix="use " + " or ".join(NEW_LESION_LOOKBACKS))
     if new_lesion_min_uptake not in NEW_LESION_UPTAKE_REFERENCES:
         raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
                                 where="new_lesion_min_uptake",
@@ -523,7 +537,7 @@ def assess_response(
         "confirmed_within_3_months": confirmed_within_3_months,
         "min_new_lesion_volume_ml": min_new_lesion_volume_ml, "criterion_options": opts,
         "new_lesion_baseline_fraction": new_lesion_baseline_fraction,
-        "new_lesion_min_uptake": new_lesion_min_uptake,
+        "new_lesion_min_uptake": new_lesion_min_uptake, "new_lesion_lookback": new_lesion_lookback,
         "registration_options": registration_options or {}, "follow_reference": follow_reference,
         "residual_target": residual_target, "residual_significance_k": residual_significance_k,
         "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
@@ -635,14 +649,27 @@ def assess_response(
                 if any(c.status == "new" for c in changes):
                     flags.append("baseline SUV image not available: new lesions not checked against baseline uptake")
             else:
+                on_sphere: list[int] = []
                 for c in changes:
                     if c.status != "new" or c.followup_id is None:
                         continue
                     fl = f_by_id[c.followup_id]
-                    bmax = _max_at_site(fl, b_suv, None if reg is None else reg.followup_to_baseline)
+                    bmax = None
+                    if new_lesion_lookback == "footprint":
+                        bmax = _max_in_footprint(b_suv, b_lab, f_on_b, int(c.followup_id))
+                        if bmax is None:
+                            on_sphere.append(int(c.followup_id))
+                    if bmax is None:
+                        bmax = _max_at_site(fl, b_suv, None if reg is None else reg.followup_to_baseline)
+                    where = "in its footprint" if new_lesion_lookback == "footprint" and int(c.followup_id) not in on_sphere \
+                        else "around its site"
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
-                        c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} there vs {fl.suv_max:.2f}, "
+                        c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} {where} vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
+                if on_sphere:
+                    flags.append("new-lesion look-back: no label maps on a common grid for follow-up lesion(s) "
+                                 f"{', '.join(map(str, on_sphere))}; the baseline was read in a sphere "
+                                 f"(equivalent radius + {NEW_LESION_MARGIN_MM:g} mm) around the site instead")
         tlg_skip_b, tlg_skip_f = (_one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
                                                            new_lesion_baseline_fraction)
                                   if "percist" in crit else (set(), set()))
@@ -735,6 +762,23 @@ def _mapped_site(lesion: Any, to_other: Any) -> tuple[np.ndarray, float]:
     if to_other is not None:
         pt = to_other(pt)
     return pt[0], (3.0 * lesion.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+
+
+def _max_in_footprint(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None, followup_id: int) -> float | None:
+    """Baseline SUVmax over a follow-up lesion's own voxels mapped onto the baseline grid.
+
+    ``f_on_b`` is the follow-up label map resampled onto the baseline label grid (nearest
+    neighbour, through the registration). None when it is missing, when the baseline SUV image is
+    not on the label grid, or when the lesion has no voxel there (the caller then reads a sphere).
+    Unlike a sphere with a margin, the footprint does not reach into a known neighbouring lesion:
+    a new node beside a treated one is judged by the baseline uptake where it now is.
+    """
+    if f_on_b is None or b_lab is None or not b_lab.same_grid(b_suv):
+        return None
+    mask = np.rint(np.asarray(f_on_b)).astype(np.int64) == followup_id
+    if not mask.any():
+        return None
+    return float(np.asarray(b_suv.array)[mask].max())
 
 
 def _max_at_site(lesion: Any, other_suv: Any, to_other: Any) -> float | None:
