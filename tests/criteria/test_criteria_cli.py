@@ -215,3 +215,15 @@ def test_percist_cli_zero_followup_means_no_residual(cli):
             "--json"]
     code, out, _ = cli(args)
     assert code == 0 and json.loads(out)["category"] == "CMR"
+
+
+def test_percist_cmr_blood_pool_level_options(cli):
+    args = ["criteria", "percist", "--baseline-sulpeak", "10", "--followup-sulpeak", "1.8",
+            "--baseline-liver-mean", "2.0", "--baseline-liver-sd", "0.25", "--followup-liver-mean", "2.1",
+            "--followup-blood-pool-mean", "1.5", "--followup-blood-pool-sd", "0.2", "--json"]
+    code, out, err = cli(args)
+    assert code == 0 and json.loads(out)["category"] == "CMR", err  # 1.8 <= 1.5 + 2 x 0.2
+    code, out, _ = cli(args + ["--cmr-blood-pool-sd", "0"])
+    assert code == 0 and json.loads(out)["category"] == "PMR"  # 1.8 > the mean 1.5
+    code, _, err = cli(args + ["--cmr-blood-pool-sd", "-1"])
+    assert code == 2 and "cmr_blood_pool_sd" in err

@@ -348,3 +348,23 @@ def test_percist_incomparable_with_new_lesions_keeps_pmd_flagged():
     assert r.category == "PMD" and r.flags and r.values["comparable"] is False
     with pytest.raises(InvalidInputError):
         percist(base(), fu(5.0, uptake_min=120.0), new_lesions=1, on_incomparable="refuse")
+
+
+@pytest.mark.parametrize("f,sd,k,cat", [
+    # blood-pool level = SULmean 1.5 + 2 x SD 0.2 = 1.9 (default); liver 2.0 stays the upper bound
+    (1.9, 0.2, 2.0, "CMR"), (1.9 + 1e-4, 0.2, 2.0, "PMR"),
+    (1.6, 0.2, 0.0, "PMR"), (1.5, 0.2, 0.0, "CMR"),          # k = 0: the mean itself (the strict reading)
+    (1.99, 0.5, 2.0, "CMR"), (2.0, 0.5, 2.0, "PMR"),          # below the liver mean is still required
+])
+def test_percist_cmr_blood_pool_level_boundary(f, sd, k, cat):
+    r = percist(base(10.0), fu(f, blood_pool_sul_sd=sd), cmr_blood_pool_sd=k)
+    assert r.category == cat
+    assert r.provenance.parameters["cmr_blood_pool_sd"] == k
+
+
+def test_percist_cmr_without_blood_pool_sd_uses_the_mean_and_warns():
+    r = percist(base(10.0), fu(1.6))  # no blood-pool SD given
+    assert r.category == "PMR"
+    assert any("blood-pool SD not given" in w for w in r.provenance.warnings)
+    with pytest.raises(InvalidInputError, match="cmr_blood_pool_sd"):
+        percist(base(10.0), fu(1.6), cmr_blood_pool_sd=-1.0)

@@ -133,6 +133,8 @@ def percist_cmd(
     baseline_blood_pool_mean: Optional[float] = typer.Option(None, "--baseline-blood-pool-mean", help="Baseline blood-pool SULmean."),
     baseline_blood_pool_sd: Optional[float] = typer.Option(None, "--baseline-blood-pool-sd", help="Baseline blood-pool SUL SD."),
     followup_blood_pool_mean: Optional[float] = typer.Option(None, "--followup-blood-pool-mean", help="Follow-up blood-pool SULmean (needed for CMR)."),
+    followup_blood_pool_sd: Optional[float] = typer.Option(
+        None, "--followup-blood-pool-sd", help="Follow-up blood-pool SUL SD (CMR's blood-pool level; without it the mean)."),
     baseline_uptake_min: Optional[float] = typer.Option(None, "--baseline-uptake-min", help="Baseline uptake time (min)."),
     followup_uptake_min: Optional[float] = typer.Option(None, "--followup-uptake-min", help="Follow-up uptake time (min)."),
     baseline_tlg: Optional[float] = typer.Option(None, "--baseline-tlg", help="Baseline TLG (optional)."),
@@ -149,6 +151,9 @@ def percist_cmd(
     on_incomparable: str = typer.Option("flag", "--on-incomparable", help="flag (category NE + flags) or refuse (exit 2)."),
     pmr_boundary: str = typer.Option(">=", "--pmr-boundary", help="'>=' (default) or '>'."),
     pmd_boundary: str = typer.Option(">", "--pmd-boundary", help="'>' (default) or '>='."),
+    cmr_blood_pool_sd: float = typer.Option(
+        2.0, "--cmr-blood-pool-sd",
+        help="CMR: follow-up SULpeak at blood-pool level = <= blood-pool SULmean + this many SDs (0 = the mean)."),
     json_out: bool = JsonOption,
 ) -> None:
     """PERCIST 1.0 with liver-SUL and uptake-time comparability checks."""
@@ -163,12 +168,13 @@ def percist_cmd(
                        blood_pool_sul_sd=baseline_blood_pool_sd, uptake_min=baseline_uptake_min,
                        tlg=baseline_tlg, lesions=_percist_lesions(baseline_lesion, "--baseline-lesion"))
     fu = PercistScan(sul_peak=None if followup_sulpeak == 0 else followup_sulpeak, liver_sul_mean=followup_liver_mean,
-                     blood_pool_sul_mean=followup_blood_pool_mean, uptake_min=followup_uptake_min,
+                     blood_pool_sul_mean=followup_blood_pool_mean, blood_pool_sul_sd=followup_blood_pool_sd,
+                     uptake_min=followup_uptake_min,
                      tlg=followup_tlg, lesions=_percist_lesions(followup_lesion, "--followup-lesion"))
     res = percist(base, fu, new_lesions, reference=reference,  # type: ignore[arg-type]
                   on_incomparable=on_incomparable, pmr_boundary=pmr_boundary,  # type: ignore[arg-type]
                   pmd_boundary=pmd_boundary,  # type: ignore[arg-type]
-                  nontarget_increase_over_30pct=other_lesion_increase)
+                  nontarget_increase_over_30pct=other_lesion_increase, cmr_blood_pool_sd=cmr_blood_pool_sd)
     _show({"percist": res}, json_out)
 
 

@@ -8,7 +8,8 @@ PMC4976461); CRITERIA.md §3.1 [V]. Summary:
 * Comparability: liver SULmean within 20 % **and** < 0.3 SUL between scans; uptake times within
   15 min.
 * Target: the hottest lesion on each scan (need not be the same lesion).
-* CMR: target below liver mean and at blood-pool level; no new lesions.
+* CMR: target below liver mean and at blood-pool level (SULpeak <= blood-pool SULmean + 2 SD by
+  default, ``cmr_blood_pool_sd``); no new lesions.
 * PMR: SULpeak falls >= 30 % and >= 0.8 SUL; no new lesions.
 * PMD: SULpeak rises > 30 % and > 0.8 SUL; or new FDG-avid lesions; or TLG > 75 % up with no
   SUL decline.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel
 
 from theranostix.core.errors import InvalidInputError
@@ -38,6 +40,9 @@ from theranostix.pet.scores import CriterionResult, Reason, check_comparator, ch
 #: PERCIST's response thresholds on SULpeak: a change of 30 % and 0.8 SUL (PMR and PMD).
 RESPONSE_FRACTION: float = 0.30
 RESPONSE_ABS_SUL: float = 0.8
+#: CMR's "indistinguishable from blood-pool levels": SULpeak <= blood-pool SULmean + this many SDs
+#: (ASSUMED reading: PERCIST gives no number; 2 SD is the noise band its measurability rule uses).
+CMR_BLOOD_POOL_SD: float = 2.0
 #: PERCIST's optional secondary measure: at most this many lesions in the sum of SULpeaks ...
 SUM_MAX_LESIONS: int = 5
 #: ... and at most this many per organ (Wahl 2009, after RECIST 1.1).
@@ -144,6 +149,7 @@ def percist(
     max_uptake_time_diff_min: float = 15.0,
     tlg_pmd_fraction: float = 0.75,
     nontarget_increase_over_30pct: bool = False,
+    cmr_blood_pool_sd: float = CMR_BLOOD_POOL_SD,
 ) -> CriterionResult:
     """PERCIST 1.0 category.
 
@@ -172,6 +178,14 @@ def percist(
         TLG increase (> 75 %) with no SUL decline that makes PMD.
     nontarget_increase_over_30pct
         Another lesion increased > 30 % in SUL or size: blocks PMR (-> SMD).
+    cmr_blood_pool_sd
+        CMR asks the target's uptake to be "indistinguishable from surrounding background
+        blood-pool levels" (Wahl 2009); PERCIST gives no number. It is read as follow-up SULpeak
+        <= blood-pool SULmean + this many blood-pool SDs (default 2, the noise band PERCIST's own
+        measurability rule puts above a reference mean; 0 = the mean itself, the strict reading and
+        the behaviour before 2026-11-24). A SULpeak is the hottest 1 cm^3 sphere, so residual uptake
+        at blood-pool level reads above the blood-pool *mean* by its noise alone. Without a
+        follow-up blood-pool SD the mean is used and a warning is recorded.
 
     Raises
     ------
@@ -185,6 +199,9 @@ def percist(
     if on_incomparable not in ("flag", "refuse"):
         raise InvalidInputError(f"unknown on_incomparable {on_incomparable!r}",
                                 where="on_incomparable", fix="use flag or refuse")
+    if not (isinstance(cmr_blood_pool_sd, (int, float)) and np.isfinite(cmr_blood_pool_sd) and cmr_blood_pool_sd >= 0):
+        raise InvalidInputError(f"cmr_blood_pool_sd {cmr_blood_pool_sd!r} is not a number of SDs >= 0",
+                                where="cmr_blood_pool_sd", fix="use e.g. 2 (default) or 0 (the mean)")
     pmr_op = check_comparator(pmr_boundary, "pmr_boundary")
     pmd_op = check_comparator(pmd_boundary, "pmd_boundary")
     if new_lesions is None or int(new_lesions) != new_lesions or new_lesions < 0:
@@ -217,7 +234,8 @@ def percist(
         "response_fraction": response_fraction, "response_abs_sul": response_abs_sul,
         "pmr_boundary": pmr_boundary, "pmd_boundary": pmd_boundary,
         "liver_max_rel_diff": liver_max_rel_diff, "liver_max_abs_diff_sul": liver_max_abs_diff_sul,
-        "max_uptake_time_diff_min": max_uptake_time_diff_min, "tlg_pmd_fraction": tlg_pmd_fraction})
+        "max_uptake_time_diff_min": max_uptake_time_diff_min, "tlg_pmd_fraction": tlg_pmd_fraction,
+        "cmr_blood_pool_sd": cmr_blood_pool_sd})
     reasons: list[Reason] = []
     flags: list[str] = []
 
@@ -290,10 +308,17 @@ def percist(
         cmr_text = ("CMR not assessable: follow-up liver and blood-pool SULmean are needed")
     else:
         below_liver = meets(f, "<", liver_for_cmr)
-        at_bp = meets(f, "<=", f_bp)
+        bp_sd = followup.blood_pool_sul_sd
+        if bp_sd is None and cmr_blood_pool_sd > 0:
+            prov.warn("follow-up blood-pool SD not given: CMR's blood-pool level is its mean")
+        margin = 0.0 if bp_sd is None else cmr_blood_pool_sd * bp_sd
+        bp_level = f_bp + margin
+        at_bp = meets(f, "<=", bp_level)
+        bp_text = (f"blood-pool SULmean {fmt(f_bp)}" if margin == 0 else
+                   f"blood-pool level {fmt(bp_level)} (SULmean {fmt(f_bp)} + {cmr_blood_pool_sd:g} x SD {fmt(bp_sd)})")
         cmr = below_liver and at_bp
         cmr_text = (f"Follow-up SULpeak {fmt(f)} {'<' if below_liver else '>='} liver SULmean "
-                    f"{fmt(liver_for_cmr)} and {'<=' if at_bp else '>'} blood-pool SULmean {fmt(f_bp)}")
+                    f"{fmt(liver_for_cmr)} and {'<=' if at_bp else '>'} {bp_text}")
     cmr_assessable = f is None or (liver_for_cmr is not None and f_bp is not None)
     cmr = cmr and n_new == 0
     reasons.append(Reason(rule="PERCIST.CMR", text=cmr_text + ("" if n_new == 0 else "; new lesions exclude CMR"),
