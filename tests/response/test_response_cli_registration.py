@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 
 import numpy as np
+import pytest
 
 from theranostix.core.image import Image
 from theranostix.core.provenance import Provenance
@@ -86,25 +87,16 @@ def test_respond_refuses_misregistered_pair_with_reason(tmp_path, cli):
     assert any("registration quality" in x for x in fa["flags"])
 
 
-def test_respond_new_lesion_uptake_option(tmp_path, cli):
+@pytest.mark.parametrize("option,value,parameter,bad", [
+    ("--new-lesion-uptake", "liver", "new_lesion_min_uptake", "parotid"),
+    ("--new-lesion-lookback", "sphere", "new_lesion_lookback", "cube"),
+])
+def test_respond_new_lesion_options(tmp_path, cli, option, value, parameter, bad):
     b, f = _folders(tmp_path, _ct(origin=tuple(SHIFT)))
     code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o"), "--json",
-                          "--criteria", "recip", "--new-lesion-uptake", "liver"])
+                          "--criteria", "recip", option, value])
     assert code == 0, err
-    assert json.loads(out)["assessment"]["provenance"]["parameters"]["new_lesion_min_uptake"] == "liver"
-    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o2"), "--json",
-                          "--new-lesion-uptake", "parotid"])
-    assert code == 2 and "--new-lesion-uptake" in err
-    assert not (tmp_path / "o2" / "response.json").exists()
-
-
-def test_respond_new_lesion_lookback_option(tmp_path, cli):
-    b, f = _folders(tmp_path, _ct(origin=tuple(SHIFT)))
-    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o"), "--json",
-                          "--criteria", "recip", "--new-lesion-lookback", "sphere"])
-    assert code == 0, err
-    assert json.loads(out)["assessment"]["provenance"]["parameters"]["new_lesion_lookback"] == "sphere"
-    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o2"), "--json",
-                          "--new-lesion-lookback", "cube"])
-    assert code == 2 and "--new-lesion-lookback" in err
+    assert json.loads(out)["assessment"]["provenance"]["parameters"][parameter] == value
+    code, out, err = cli(["respond", str(b), str(f), "--out", str(tmp_path / "o2"), "--json", option, bad])
+    assert code == 2 and option in err
     assert not (tmp_path / "o2" / "response.json").exists()
