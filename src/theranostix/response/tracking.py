@@ -16,7 +16,7 @@ centroid lies within the partner's equivalent-sphere radius + ``split_margin_mm`
 residual misregistration) of the partner's centroid: the pieces of a lesion that breaks up lie where
 the lesion was. The wider matching gate is not used for this: with it a new node appearing
 10-15 mm from a known one (the usual pattern of nodal spread) was taken for a piece of it and not
-counted (4 of 160 PSMA twin pairs, benchmarks/bench_response_notes.md).
+counted (PSMA twin pairs 3000, 3029 and 5007 with truth lesion lists; benchmarks/bench_response_notes.md).
 
 Per matched pair the relative changes of volume, SUVmax and SUVpeak are reported, and a display
 trend: ``growing`` (volume change >= ``grow_fraction``), ``shrinking`` (<= ``-shrink_fraction``),
