@@ -620,11 +620,13 @@ def assess_response(
                 f_on_b = reg.resample_followup(f_lab, b_lab, interpolation="nearest").array
             elif b_lab.same_grid(f_lab):
                 f_on_b = f_lab.array
+        if f_on_b is not None:
+            f_on_b = np.rint(f_on_b).astype(np.int64)  # follow-up lesion ids on the baseline grid
         tracking = track_lesions(
             [_obs(x) for x in b_les], [_obs(x) for x in f_les],
             followup_to_baseline=None if reg is None else reg.followup_to_baseline,
             baseline_labels=None if f_on_b is None else np.asarray(b_lab.array).astype(np.int64),
-            followup_labels_on_baseline=None if f_on_b is None else np.rint(f_on_b).astype(np.int64))
+            followup_labels_on_baseline=f_on_b)
         changes: list[LesionChange] = []
         for m in tracking.matches:
             b = b_by_id.get(m.baseline_id) if m.baseline_id is not None else None
@@ -654,15 +656,14 @@ def assess_response(
                     if c.status != "new" or c.followup_id is None:
                         continue
                     fl = f_by_id[c.followup_id]
-                    bmax = None
+                    bmax, where = None, "in its footprint"
                     if new_lesion_lookback == "footprint":
                         bmax = _max_in_footprint(b_suv, b_lab, f_on_b, int(c.followup_id))
                         if bmax is None:
                             on_sphere.append(int(c.followup_id))
                     if bmax is None:
                         bmax = _max_at_site(fl, b_suv, None if reg is None else reg.followup_to_baseline)
-                    where = "in its footprint" if new_lesion_lookback == "footprint" and int(c.followup_id) not in on_sphere \
-                        else "around its site"
+                        where = "around its site"
                     if bmax is not None and fl.suv_max > 0 and bmax >= new_lesion_baseline_fraction * fl.suv_max:
                         c.flags.append(f"{_UPTAKE_AT_BASELINE} (SUVmax {bmax:.2f} {where} vs {fl.suv_max:.2f}, "
                                        f">= {new_lesion_baseline_fraction:g}x): not counted as new")
@@ -767,15 +768,15 @@ def _mapped_site(lesion: Any, to_other: Any) -> tuple[np.ndarray, float]:
 def _max_in_footprint(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None, followup_id: int) -> float | None:
     """Baseline SUVmax over a follow-up lesion's own voxels mapped onto the baseline grid.
 
-    ``f_on_b`` is the follow-up label map resampled onto the baseline label grid (nearest
-    neighbour, through the registration). None when it is missing, when the baseline SUV image is
+    ``f_on_b`` holds the follow-up lesion ids resampled onto the baseline label grid (nearest
+    neighbour, through the registration; integers). None when it is missing, when the baseline SUV image is
     not on the label grid, or when the lesion has no voxel there (the caller then reads a sphere).
     Unlike a sphere with a margin, the footprint does not reach into a known neighbouring lesion:
     a new node beside a treated one is judged by the baseline uptake where it now is.
     """
     if f_on_b is None or b_lab is None or not b_lab.same_grid(b_suv):
         return None
-    mask = np.rint(np.asarray(f_on_b)).astype(np.int64) == followup_id
+    mask = f_on_b == followup_id
     if not mask.any():
         return None
     return float(np.asarray(b_suv.array)[mask].max())
