@@ -222,8 +222,8 @@ def test_percist_cmr_blood_pool_level_options(cli):
             "--baseline-liver-mean", "2.0", "--baseline-liver-sd", "0.25", "--followup-liver-mean", "2.1",
             "--followup-blood-pool-mean", "1.5", "--followup-blood-pool-sd", "0.2", "--json"]
     code, out, err = cli(args)
-    assert code == 0 and json.loads(out)["category"] == "CMR", err  # 1.8 <= 1.5 + 2 x 0.2
-    code, out, _ = cli(args + ["--cmr-blood-pool-sd", "0"])
-    assert code == 0 and json.loads(out)["category"] == "PMR"  # 1.8 > the mean 1.5
+    assert code == 0 and json.loads(out)["category"] == "PMR", err  # default: 1.8 > the mean 1.5
+    code, out, _ = cli(args + ["--cmr-blood-pool-sd", "2"])
+    assert code == 0 and json.loads(out)["category"] == "CMR"  # 1.8 <= 1.5 + 2 x 0.2
     code, _, err = cli(args + ["--cmr-blood-pool-sd", "-1"])
     assert code == 2 and "cmr_blood_pool_sd" in err

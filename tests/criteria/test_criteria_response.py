@@ -351,7 +351,7 @@ def test_percist_incomparable_with_new_lesions_keeps_pmd_flagged():
 
 
 @pytest.mark.parametrize("f,sd,k,cat", [
-    # blood-pool level = SULmean 1.5 + 2 x SD 0.2 = 1.9 (default); liver 2.0 stays the upper bound
+    # blood-pool level = SULmean 1.5 + 2 x SD 0.2 = 1.9 with a 2 SD band; liver 2.0 stays the upper bound
     (1.9, 0.2, 2.0, "CMR"), (1.9 + 1e-4, 0.2, 2.0, "PMR"),
     (1.6, 0.2, 0.0, "PMR"), (1.5, 0.2, 0.0, "CMR"),          # k = 0: the mean itself (the strict reading)
     (1.99, 0.5, 2.0, "CMR"), (2.0, 0.5, 2.0, "PMR"),          # below the liver mean is still required
@@ -362,8 +362,10 @@ def test_percist_cmr_blood_pool_level_boundary(f, sd, k, cat):
     assert r.provenance.parameters["cmr_blood_pool_sd"] == k
 
 
-def test_percist_cmr_without_blood_pool_sd_uses_the_mean_and_warns():
-    r = percist(base(10.0), fu(1.6))  # no blood-pool SD given
+def test_percist_cmr_blood_pool_default_and_missing_sd():
+    assert percist(base(10.0), fu(1.6, blood_pool_sul_sd=0.2)).category == "PMR"  # default: the mean
+    assert percist(base(10.0), fu(1.5, blood_pool_sul_sd=0.2)).category == "CMR"
+    r = percist(base(10.0), fu(1.6), cmr_blood_pool_sd=2.0)  # a band asked for, no blood-pool SD given
     assert r.category == "PMR"
     assert any("blood-pool SD not given" in w for w in r.provenance.warnings)
     with pytest.raises(InvalidInputError, match="cmr_blood_pool_sd"):

@@ -152,8 +152,8 @@ def percist_cmd(
     pmr_boundary: str = typer.Option(">=", "--pmr-boundary", help="'>=' (default) or '>'."),
     pmd_boundary: str = typer.Option(">", "--pmd-boundary", help="'>' (default) or '>='."),
     cmr_blood_pool_sd: float = typer.Option(
-        2.0, "--cmr-blood-pool-sd",
-        help="CMR: follow-up SULpeak at blood-pool level = <= blood-pool SULmean + this many SDs (0 = the mean)."),
+        0.0, "--cmr-blood-pool-sd",
+        help="CMR: follow-up SULpeak at blood-pool level = <= blood-pool SULmean + this many SDs (default 0: the mean)."),
     json_out: bool = JsonOption,
 ) -> None:
     """PERCIST 1.0 with liver-SUL and uptake-time comparability checks."""
