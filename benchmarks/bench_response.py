@@ -19,7 +19,7 @@ Each set has DEVELOPMENT_N development pairs (used while the code was changed) a
 held-out pairs (fixed before they were run; the unbiased estimate), reported apart.
 
 Run: ``/work/venv/bin/python benchmarks/bench_response.py --tracer psma-ga68|fdg|fdg-bulky --arm final|masks|auto|truth
-[--set development|'held-out 1'|'held-out 2'|'held-out 3'] [--n N] [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
+[--set development|'held-out 1'|...|'held-out 4'] [--n N] [--part k/n] [--fresh] [--fresh-analysis]``; ``--report-only`` rewrites ``docs/benchmarks/response.md``
 from the cached rows.
 """
 
@@ -1300,12 +1300,18 @@ def write_doc_v2() -> None:
             "before any was run and gave the seventh session's unbiased estimate (the eighth session then looked at "
             f"their misses); the next {HELDOUT_N}, **held-out 2**, were fixed at the start of the eighth session, "
             "before it changed any code, and were run on the final code of the eighth and ninth sessions (commit "
-            "d4e8519; the ninth session then looked at their misses); the last "
+            "d4e8519; the ninth session then looked at their misses); the next "
             f"{HELDOUT_N}, **held-out 3**, were fixed at the start of the tenth session (commit 68a3a21), before it "
-            "changed any code, and were run only on its final code (commit 26070bd, bone lesions against the "
-            "marrow): they give the unbiased estimate of this revision. The PSMA final arm of the 100 earlier pairs "
-            "was re-run on the same code; the FDG code did not change after held-out 1, and its held-out-2 pairs "
-            "were run for the first time in the tenth session. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            "changed any code, and the PSMA pairs were run only on its final code (commit 26070bd, bone lesions "
+            "against the marrow; the eleventh session then looked at their misses); the last "
+            f"{HELDOUT_N}, **held-out 4**, were fixed at the start of the eleventh session (commit 861ff08), before "
+            "it changed any code; their PSMA analyses were made blind (no registration, nothing scored) while the "
+            "response code was changed, and they were scored only on its final code (new lesions beside known "
+            "ones; commit 3807358 for RECIP): **held-out 4 gives the unbiased PSMA estimate of this revision**. "
+            "The FDG held-out-3 pairs had never been run: they were run once, on the eleventh session's final code "
+            "(commit 8efbe6e, which adds PERCIST's blood-pool band for CMR), and give the **unbiased FDG estimate**. "
+            "The PSMA final arm of the 140 earlier pairs and the FDG held-out-2 pairs were re-assessed on the same "
+            "code (cached analyses). Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1349,7 +1355,11 @@ def write_doc_v2() -> None:
                      "on 68a3a21, final arm on 26070bd) run once (final-arm rows 18:05-19:11 UTC); the FDG masks arm's "
                      "held-out-2 pairs run for the first "
                      "time (code unchanged since held-out 1; fdg 40 pairs, fdg-bulky the first 24 of 40, stopped for "
-                     "lack of time). The truth arms do not depend on the analysis code; each "
+                     "lack of time; the other 16 were run at the start of the eleventh session on the same code). "
+                     "Eleventh session (2026-11-24): held-out 4 fixed (861ff08); PSMA held-out-4 analyses made blind "
+                     "(19:45-20:30 UTC), its final arm scored on 3807358 and its truth arm on 8efbe6e; FDG held-out 3 "
+                     "run once on 8efbe6e; the PSMA final arm of the 140 earlier pairs and the FDG held-out-2 pairs "
+                     "re-assessed on 8efbe6e (later commits change no result). The truth arms do not depend on the analysis code; each "
                      "arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
