@@ -1308,8 +1308,10 @@ def write_doc_v2() -> None:
             "it changed any code; their PSMA analyses were made blind (no registration, nothing scored) while the "
             "response code was changed, and they were scored only on its final code (new lesions beside known "
             "ones; commit 3807358 for RECIP): **held-out 4 gives the unbiased PSMA estimate of this revision**. "
-            "The FDG held-out-3 pairs had never been run: they were run once, on the eleventh session's final code "
-            "(commit 8efbe6e, which adds PERCIST's blood-pool band for CMR), and give the **unbiased FDG estimate**. "
+            "The FDG held-out-3 pairs had never been run: they were run once, on commit 8efbe6e, whose default "
+            "PERCIST CMR had a blood-pool band (generator patterns 29/40); the band broke one of them (5417), its "
+            "default was reverted (b6fd9b1) and that pair re-assessed, so the FDG estimate (30/40) follows one "
+            "decision taken on these pairs. "
             "The PSMA final arm of the 140 earlier pairs and the FDG held-out-2 pairs were re-assessed on the same "
             "code (cached analyses). Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
