@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel
 
 from theranostix.core.errors import InvalidInputError
@@ -203,9 +202,7 @@ def percist(
     if on_incomparable not in ("flag", "refuse"):
         raise InvalidInputError(f"unknown on_incomparable {on_incomparable!r}",
                                 where="on_incomparable", fix="use flag or refuse")
-    if not (isinstance(cmr_blood_pool_sd, (int, float)) and np.isfinite(cmr_blood_pool_sd) and cmr_blood_pool_sd >= 0):
-        raise InvalidInputError(f"cmr_blood_pool_sd {cmr_blood_pool_sd!r} is not a number of SDs >= 0",
-                                where="cmr_blood_pool_sd", fix="use e.g. 2 (default) or 0 (the mean)")
+    check_value(cmr_blood_pool_sd, "cmr_blood_pool_sd", fix="give a number of SDs >= 0, e.g. 0 (the mean, default) or 2")
     pmr_op = check_comparator(pmr_boundary, "pmr_boundary")
     pmd_op = check_comparator(pmd_boundary, "pmd_boundary")
     if new_lesions is None or int(new_lesions) != new_lesions or new_lesions < 0:

@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 
 from theranostix.core.errors import InvalidInputError
 from theranostix.core.provenance import Provenance
+from theranostix.pet.scores import check_value
 
 #: Default distance gate (mm) between centroids in baseline space.
 MAX_DISTANCE_MM = 15.0
@@ -158,9 +159,7 @@ def track_lesions(baseline: Sequence[Any], followup: Sequence[Any], *,
         ids = [o.lesion_id for o in group]
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"duplicate lesion ids in the {name} list", where=f"{name} lesions")
-    if not np.isfinite(split_margin_mm) or split_margin_mm < 0:
-        raise InvalidInputError(f"split_margin_mm {split_margin_mm!r} is not a distance >= 0 mm",
-                                where="split_margin_mm")
+    check_value(split_margin_mm, "split_margin_mm", fix="give a distance >= 0 mm")
     prov = Provenance(parameters={"max_distance_mm": max_distance_mm, "radius_factor": radius_factor,
                                   "split_margin_mm": split_margin_mm,
                                   "grow_fraction": grow_fraction, "shrink_fraction": shrink_fraction,
