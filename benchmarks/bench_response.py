@@ -909,6 +909,7 @@ def cache_path(tracer, seed, cycles, pattern, arm) -> Path:
 
 
 def main_v2() -> None:
+    global REG_SPACING_MM, WORK, DOC
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tracer", default="psma-ga68", choices=["psma-ga68", "fdg", "fdg-bulky"],
                     help="pair set: psma-ga68, fdg (generator patterns), fdg-bulky (PERCIST-typical disease)")
@@ -925,9 +926,15 @@ def main_v2() -> None:
     ap.add_argument("--fix-imaging-truth", action="store_true",
                     help="recompute PSMA imaging truths not built from the cached truth.json")
     ap.add_argument("--volume-check", action="store_true", help="PSMA-VOL deviation by lesion size (arm A caches)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help=f"cache folder (default {WORK.relative_to(ROOT)}): a separate one keeps a run apart")
+    ap.add_argument("--doc", type=Path, default=None,
+                    help=f"report written from that folder's rows (default {DOC.relative_to(ROOT)})")
+    ap.add_argument("--no-report", action="store_true",
+                    help="do not write the report (the cache folder does not hold every row it reports)")
     args = ap.parse_args()
-    global REG_SPACING_MM
     REG_SPACING_MM = args.reg_spacing
+    WORK, DOC = (args.work or WORK).resolve(), (args.doc or DOC).resolve()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.new_lesion_sensitivity:
         new_lesion_sensitivity(args.arm if args.arm != "truth" else "masks")
@@ -972,7 +979,8 @@ def main_v2() -> None:
                   f"PERCIST {row['true']['percist']}/{row['imaging']['percist']}/{row['measured']['percist']} "
                   f"match {row['matching']['correct']}/{row['matching']['evaluated']} "
                   f"({row['seconds']})", flush=True)
-    write_doc_v2()
+    if not args.no_report:
+        write_doc_v2()
 
 
 def _conf(rows, tkey, mkey, cats) -> str:
@@ -1088,6 +1096,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
     a_dec = sum(r["imaging"]["reader"]["percist"] == r["measured"]["percist"] for r in decided)
     p_meas = sum(r["imaging"]["reader"]["counts"].get(r["measured"]["percist"], 0) / r["imaging"]["reader"]["n_realisations"]
                  for r in rdr)
+    p_two = sum(sum((k / r["imaging"]["reader"]["n_realisations"]) ** 2 for k in r["imaging"]["reader"]["counts"].values())
+                for r in rdr)
     m_eval = sum(r["matching"]["evaluated"] for r in ok)
     m_ok = sum(r["matching"]["correct"] for r in ok)
     when = max((r.get("finished_utc", "") for r in rows), default="")
@@ -1114,6 +1124,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                 f"| the ideal reader's own agreement with its modal category (mean share over {READER_REALISATIONS} "
                 f"noise realisations: the ceiling for any reader of these images) | {ceiling / n_rdr * 100:.1f} % | | |",
                 f"| how often the ideal reader gives the measured category (mean share) | {p_meas / n_rdr * 100:.1f} % | | |",
+                f"| how often two ideal readers of the same images agree (mean sum of squared shares; compare "
+                f"the line above) | {p_two / n_rdr * 100:.1f} % | | |",
                 f"| PERCIST 1.0 agreement on the pairs the ideal reader decides in >= {READER_DECIDED:.0%} of realisations | "
                 f"{pct(a_dec, len(decided))} | | |"] if rdr else []),
              f"| RECIP 1.0 agreement with the imaging, avid truth | {pct(agree2('recip'), n)} | | |",

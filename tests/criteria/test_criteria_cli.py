@@ -217,6 +217,15 @@ def test_percist_cli_zero_followup_means_no_residual(cli):
     assert code == 0 and json.loads(out)["category"] == "CMR"
 
 
+def test_percist_cli_zero_baseline_means_no_baseline_lesion(cli):
+    args = ["criteria", "percist", "--baseline-sulpeak", "0", "--followup-sulpeak", "4",
+            "--baseline-liver-mean", "2.0", "--baseline-liver-sd", "0.25", "--followup-liver-mean", "2.0", "--json"]
+    code, out, err = cli(args + ["--new-lesions", "1"])
+    assert code == 0 and json.loads(out)["category"] == "PMD", err
+    code, _, err = cli(args)  # no baseline lesion and no new lesion: nothing to decide on
+    assert code == 2 and "baseline.sul_peak" in err
+
+
 def test_percist_cmr_blood_pool_level_options(cli):
     args = ["criteria", "percist", "--baseline-sulpeak", "10", "--followup-sulpeak", "1.8",
             "--baseline-liver-mean", "2.0", "--baseline-liver-sd", "0.25", "--followup-liver-mean", "2.1",

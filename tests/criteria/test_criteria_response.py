@@ -233,6 +233,22 @@ def test_percist_new_lesions_and_tlg_and_nontarget():
     assert percist(base(), fu(5.0), nontarget_increase_over_30pct=True).category == "SMD"
 
 
+def test_percist_no_baseline_lesion_with_new_lesions_is_pmd():
+    # a baseline without any lesion: new lesions alone decide (as for a non-measurable baseline)
+    r = percist(base(None), fu(3.0), new_lesions=1)
+    assert r.category == "PMD" and r.reason("PERCIST.new_lesions").met
+    assert r.reason("PERCIST.measurable").met is False
+    assert r.values["baseline_sul_peak"] is None and r.values["measurability_threshold"] == pytest.approx(3.5)
+    assert any("no lesion at baseline" in f for f in r.flags)
+    # not comparable (liver 2.0 -> 2.5): PMD kept, the comparability failure flagged and warned
+    r = percist(base(None), fu(3.0, liver_sul_mean=2.5), new_lesions=2)
+    assert r.category == "PMD" and r.values["comparable"] is False
+    assert any("liver SULmean differs" in f for f in r.flags) and r.provenance.warnings
+    # without new lesions the baseline SULpeak is still required
+    with pytest.raises(InvalidInputError, match="baseline.sul_peak"):
+        percist(base(None), fu(3.0), new_lesions=0)
+
+
 def test_percist_no_residual_uptake_is_cmr_and_cmr_needs_blood_pool():
     assert percist(base(), PercistScan(sul_peak=None, liver_sul_mean=2.0, uptake_min=60)).category == "CMR"
     r = percist(base(), PercistScan(sul_peak=1.0, liver_sul_mean=2.0, uptake_min=60))

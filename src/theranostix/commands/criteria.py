@@ -125,7 +125,9 @@ def _percist_lesions(items: list[str] | None, option: str) -> list | None:
 
 @criteria_app.command("percist")
 def percist_cmd(
-    baseline_sulpeak: float = typer.Option(..., "--baseline-sulpeak", help="Baseline SULpeak of the hottest lesion."),
+    baseline_sulpeak: float = typer.Option(
+        ..., "--baseline-sulpeak",
+        help="Baseline SULpeak of the hottest lesion (0 = no baseline lesion: only new lesions can decide, PMD)."),
     followup_sulpeak: float = typer.Option(..., "--followup-sulpeak", help="Follow-up SULpeak of the hottest lesion (0 = none)."),
     baseline_liver_mean: Optional[float] = typer.Option(None, "--baseline-liver-mean", help="Baseline liver SULmean."),
     baseline_liver_sd: Optional[float] = typer.Option(None, "--baseline-liver-sd", help="Baseline liver SUL SD."),
@@ -163,7 +165,7 @@ def percist_cmd(
         raise InvalidInputError("the secondary sum needs the lesions of both scans",
                                 where="--baseline-lesion/--followup-lesion",
                                 fix="give both, or neither (a follow-up without lesions: --followup-lesion 0:none)")
-    base = PercistScan(sul_peak=baseline_sulpeak, liver_sul_mean=baseline_liver_mean,
+    base = PercistScan(sul_peak=None if baseline_sulpeak == 0 else baseline_sulpeak, liver_sul_mean=baseline_liver_mean,
                        liver_sul_sd=baseline_liver_sd, blood_pool_sul_mean=baseline_blood_pool_mean,
                        blood_pool_sul_sd=baseline_blood_pool_sd, uptake_min=baseline_uptake_min,
                        tlg=baseline_tlg, lesions=_percist_lesions(baseline_lesion, "--baseline-lesion"))

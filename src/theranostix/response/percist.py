@@ -157,7 +157,9 @@ def percist(
     Parameters
     ----------
     baseline, followup
-        The two scans. Baseline needs ``sul_peak`` and the reference mean and SD.
+        The two scans. Baseline needs the reference mean and SD, and ``sul_peak`` unless new
+        lesions are given: a baseline without any lesion (``sul_peak`` None) with new lesions at
+        follow-up is PMD on the new lesions alone (as when the baseline lesion is not measurable).
     new_lesions
         New FDG-avid lesions typical of cancer (count).
     reference
@@ -208,7 +210,8 @@ def percist(
     if new_lesions is None or int(new_lesions) != new_lesions or new_lesions < 0:
         raise InvalidInputError(f"new_lesions {new_lesions!r} is not a count >= 0", where="new_lesions")
     n_new = int(new_lesions)
-    b = check_value(baseline.sul_peak, "baseline.sul_peak", positive=True,
+    # without any baseline lesion only new lesions can decide (PMD); otherwise the SULpeak is required
+    b = check_value(baseline.sul_peak, "baseline.sul_peak", positive=True, required=n_new == 0,
                     fix="give the SULpeak of the hottest baseline lesion")
     f = check_value(followup.sul_peak, "followup.sul_peak", required=False)
     ref_key = "liver" if reference == "liver" else "blood_pool"
@@ -282,6 +285,25 @@ def percist(
 
     # ---- measurability
     thr = factor * b_ref + 2.0 * b_sd
+    if b is None:  # no baseline lesion, new lesions at follow-up: PMD on the new lesions alone
+        reasons.append(Reason(
+            rule="PERCIST.measurable",
+            text=(f"No baseline lesion (measurability threshold {fmt(factor)} x {ref_key} SULmean "
+                  f"{fmt(b_ref)} + 2 x SD {fmt(b_sd)} = {fmt(thr)}): the SULpeak criteria cannot apply"),
+            met=False, values={"baseline_sul_peak": None},
+            thresholds={"measurability_threshold": thr, "comparator": ">="}, option=f"reference={reference}"))
+        reasons.append(Reason(rule="PERCIST.new_lesions", text=f"{n_new} new FDG-avid lesion(s) -> PMD",
+                              met=True, values={"new_lesions": n_new}))
+        flags.append("no lesion at baseline: PMD rests on the new lesions alone")
+        comparable = not any(r.met is False for r in reasons if r.rule.startswith("PERCIST.comparability"))
+        if not comparable:
+            prov.warn("scans not comparable, but PMD rests on new lesions (visual), not on SUL: "
+                      "PMD kept; see flags")
+        return CriterionResult(
+            criterion="PERCIST 1.0", category="PMD", reasons=reasons, flags=flags,
+            values={"baseline_sul_peak": None, "followup_sul_peak": f, "measurability_threshold": thr,
+                    "category_if_comparable": "PMD", "comparable": comparable},
+            provenance=prov)
     measurable = meets(b, ">=", thr)
     reasons.append(Reason(
         rule="PERCIST.measurable",
