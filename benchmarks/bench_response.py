@@ -1073,6 +1073,36 @@ def _review_lines(ok: list[dict], held: list[dict], pct, held_name: str | None =
     return out
 
 
+#: Section names of the pair sets in the report.
+TRACER_NAMES = {"psma-ga68": "[68Ga]Ga-PSMA-11", "fdg": "[18F]FDG",
+                "fdg-bulky": "[18F]FDG (second set: PERCIST-typical disease, `fdg-bulky`)"}
+#: Note put under a section (or summary row) carried over from the previous report.
+KEPT_NOTE = ("*Carried over unchanged from the previous report: this machine's cache folder holds no row of "
+             "this arm (the caches are local and were lost with an earlier machine).*")
+
+
+def kept_section(old_doc: str, tracer: str, arm: str) -> list[str]:
+    """The section of ``tracer``/``arm`` in the previous report ``old_doc`` (empty: none), with
+    :data:`KEPT_NOTE` under its heading: a report written from a cache folder that lacks an arm's
+    rows keeps what was measured before instead of dropping it."""
+    return kept_block(old_doc, f"### {TRACER_NAMES[tracer]} pairs, {ARMS[arm]}")
+
+
+def kept_block(old_doc: str, heading: str) -> list[str]:
+    """The block of ``old_doc`` under the heading line ``heading`` (to the next heading of the same
+    or a higher level), with :data:`KEPT_NOTE` under the heading (empty: no such heading)."""
+    lines = old_doc.splitlines()
+    if heading not in lines:
+        return []
+    start = lines.index(heading)
+    stops = ("## ", "### ") if heading.startswith("### ") else ("## ",)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(stops)), len(lines))
+    body = lines[start + 1:end]
+    if KEPT_NOTE not in body:
+        body = ["", KEPT_NOTE] + body
+    return [heading] + body
+
+
 def section_v2(tracer: str, arm: str) -> list[str]:
     rows = _rows(tracer, arm)
     if not rows:
@@ -1101,8 +1131,7 @@ def section_v2(tracer: str, arm: str) -> list[str]:
     m_eval = sum(r["matching"]["evaluated"] for r in ok)
     m_ok = sum(r["matching"]["correct"] for r in ok)
     when = max((r.get("finished_utc", "") for r in rows), default="")
-    name = {"psma-ga68": "[68Ga]Ga-PSMA-11", "fdg": "[18F]FDG",
-            "fdg-bulky": "[18F]FDG (second set: PERCIST-typical disease, `fdg-bulky`)"}[tracer]
+    name = TRACER_NAMES[tracer]
     goal_r = ">= 95 % (goal judged here)" if tracer == "psma-ga68" else "(RECIP is a PSMA criterion: not judged on FDG)"
     goal_p = ">= 95 % (goal judged here)" if tracer.startswith("fdg") else "(PERCIST is an FDG criterion: exploratory on PSMA)"
     goal_p2 = "(noise-free imaging truth; the goal is judged on the ideal reader (v4) below)" if tracer.startswith("fdg") else goal_p
@@ -1295,6 +1324,11 @@ def _summary_cells(ok: list[dict], crit: str) -> str:
 
 
 def write_doc_v2() -> None:
+    old_doc = DOC.read_text() if DOC.is_file() else ""
+    old_lines = old_doc.splitlines()
+    s0 = old_lines.index("## Summary (this revision)") if "## Summary (this revision)" in old_lines else len(old_lines)
+    old_summary = old_lines[s0:next((i for i in range(s0 + 1, len(old_lines)) if old_lines[i].startswith("## ")),
+                                    len(old_lines))]
     lines = ["# Benchmark: response assessment on digital-twin pairs", "",
              "Pairs of a baseline and a follow-up scan of the same twin (`make_twin(..., followup_cycles=1|2)`, "
              "known simulated response; PSMA twins from DICOM cached in benchmarks/_work/response/, FDG twins "
@@ -1325,7 +1359,11 @@ def write_doc_v2() -> None:
             "default was reverted (b6fd9b1) and that pair re-assessed, so the FDG estimate (30/40) follows one "
             "decision taken on these pairs. "
             "The PSMA final arm of the 140 earlier pairs and the FDG held-out-2 pairs were re-assessed on the same "
-            "code (cached analyses). Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            "code (cached analyses). **Twelfth session:** the FDG held-out-4 pairs (fixed in 861ff08, never run "
+            "before) were run once, on commit ad1c2ad (PERCIST: a baseline without any lesion and new lesions is "
+            "PMD); nothing was changed after: **held-out 4 gives the unbiased FDG estimate of this revision**. The "
+            "PSMA rows and every truth-arm row are the eleventh session's (carried over: their caches were lost "
+            "with that machine). Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1338,6 +1376,8 @@ def write_doc_v2() -> None:
             for label, ok in subsets:
                 if ok:
                     head.append(f"| {tracer} | {arm} | {label} | " + _summary_cells(ok, crit))
+            if not rows:  # no cached row of this arm here: keep the previous report's summary rows
+                head += [ln for ln in old_summary if ln.startswith(f"| {tracer} | {arm} | ")]
     lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
                      "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
                      "arm A2 (fully automatic, CT+PET organ estimate); **truth** = lesion lists from the truth label maps "
@@ -1373,21 +1413,25 @@ def write_doc_v2() -> None:
                      "Eleventh session (2026-11-24): held-out 4 fixed (861ff08); PSMA held-out-4 analyses made blind "
                      "(19:45-20:30 UTC), its final arm scored on 3807358 and its truth arm on 8efbe6e; FDG held-out 3 "
                      "run once on 8efbe6e; the PSMA final arm of the 140 earlier pairs and the FDG held-out-2 pairs "
-                     "re-assessed on 8efbe6e (later commits change no result). The truth arms do not depend on the analysis code; each "
+                     "re-assessed on 8efbe6e (later commits change no result). Twelfth session (2026-11-24, a new machine "
+                     "without the earlier caches): the FDG masks arm of the development and held-out 1-3 pairs re-run "
+                     "from scratch on the session-start commit 8df9244 (22:12-22:52 UTC; every category as in the "
+                     "eleventh session's report), held-out-3 pair 5418 re-assessed on ad1c2ad (NE -> PMD; the only "
+                     "FDG pair of the 280 with no baseline lesion and a new one), FDG held-out 4 run once on ad1c2ad "
+                     "(22:54-23:03 UTC); the PSMA sections and every truth-arm section are carried over from the "
+                     "eleventh session's report. The truth arms do not depend on the analysis code; each "
                      "arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
-            lines += section_v2(tracer, arm)
+            lines += section_v2(tracer, arm) or kept_section(old_doc, tracer, arm)
     for arm in ("final", "masks", "auto"):
         sens = WORK / f"new_lesion_sensitivity_{arm}.md"
-        if sens.is_file():
-            lines += [f"## New-lesion checks: sensitivity (PSMA arm {arm}, `--new-lesion-sensitivity --arm {arm}`)",
-                      "", sens.read_text(), ""]
+        head = f"## New-lesion checks: sensitivity (PSMA arm {arm}, `--new-lesion-sensitivity --arm {arm}`)"
+        lines += [head, "", sens.read_text(), ""] if sens.is_file() else kept_block(old_doc, head)
     for arm in ("final", "masks", "auto"):
         vc = WORK / f"volume_check_{arm}.md"
-        if vc.is_file():
-            lines += [f"## PSMA-VOL: where the measured volume deviates (arm {arm}, `--volume-check --arm {arm}`)",
-                      "", vc.read_text(), ""]
+        head = f"## PSMA-VOL: where the measured volume deviates (arm {arm}, `--volume-check --arm {arm}`)"
+        lines += [head, "", vc.read_text(), ""] if vc.is_file() else kept_block(old_doc, head)
     notes = ROOT / "benchmarks" / "bench_response_notes.md"  # the hand-written reading (tracked)
     if notes.is_file():
         lines += [notes.read_text(), ""]
