@@ -295,15 +295,8 @@ def percist(
         reasons.append(Reason(rule="PERCIST.new_lesions", text=f"{n_new} new FDG-avid lesion(s) -> PMD",
                               met=True, values={"new_lesions": n_new}))
         flags.append("no lesion at baseline: PMD rests on the new lesions alone")
-        comparable = not any(r.met is False for r in reasons if r.rule.startswith("PERCIST.comparability"))
-        if not comparable:
-            prov.warn("scans not comparable, but PMD rests on new lesions (visual), not on SUL: "
-                      "PMD kept; see flags")
-        return CriterionResult(
-            criterion="PERCIST 1.0", category="PMD", reasons=reasons, flags=flags,
-            values={"baseline_sul_peak": None, "followup_sul_peak": f, "measurability_threshold": thr,
-                    "category_if_comparable": "PMD", "comparable": comparable},
-            provenance=prov)
+        return _result("PMD", n_new, reasons, flags, prov,
+                       {"baseline_sul_peak": None, "followup_sul_peak": f, "measurability_threshold": thr})
     measurable = meets(b, ">=", thr)
     reasons.append(Reason(
         rule="PERCIST.measurable",
@@ -417,6 +410,14 @@ def percist(
         cat = "PMR"
     else:
         cat = "SMD"
+    return _result(cat, n_new, reasons, flags, prov, values)
+
+
+def _result(cat: str, n_new: int, reasons: list[Reason], flags: list[str], prov: Provenance,
+            values: dict) -> CriterionResult:
+    """The PERCIST result of category ``cat`` once the comparability checks among ``reasons`` are
+    applied: not comparable -> NE, except PMD on new lesions (visual, not resting on SUL), which is
+    kept with a warning. ``values`` gains ``category_if_comparable`` and ``comparable``."""
     values["category_if_comparable"] = cat
     comparable = not any(r.met is False for r in reasons if r.rule.startswith("PERCIST.comparability"))
     values["comparable"] = comparable
