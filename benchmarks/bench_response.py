@@ -163,7 +163,9 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: session looked at its misses. "held-out 4" (eleventh session) was fixed before the eleventh session
 #: changed any code and is run only on that session's final code (its FDG pairs first ran in the twelfth
 #: session, which then looked at their misses). "held-out 5" was fixed at the end of the twelfth session,
-#: after its last code change, for the next session's code. Seeds are taken in order from a start seed,
+#: after its last code change, for the next session's code; the thirteenth session ran it on that
+#: code (14c642b, unchanged analysis code) at its start. "held-out 6" was fixed by the thirteenth
+#: session before it changed any analysis code, for that change. Seeds are taken in order from a start seed,
 #: cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
@@ -173,10 +175,12 @@ PSMA_HELDOUT2_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED = 3000, 3400
 PSMA_HELDOUT3_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED = 5000, 5400
 PSMA_HELDOUT4_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED = 7000, 7400
 PSMA_HELDOUT5_FIRST_SEED, FDG_HELDOUT5_FIRST_SEED = 9000, 9400
+PSMA_HELDOUT6_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED = 11000, 11400
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
                                           ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
-                                          ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N))
+                                          ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N),
+                                          ("held-out 6", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -400,7 +404,7 @@ def _true_tlg(scan_rows: dict, ok, f_lbm: float) -> float:
     return float(sum(r["volume_ml"] * r["true_suv"] * f_lbm for r in scan_rows["lesions"] if ok(r)))
 
 
-def imaging_truth(m: dict, tracer: str) -> dict:
+def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
     """What an ideal reader of THIS scanner's images would measure (never from the measurement).
 
     Per lesion on each scan: the lesion signal = noise-free PET - noise-free PET of the same body
@@ -411,6 +415,9 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     SULpeak from the noise-free image (1 cm^3 sphere, best position within the lesion). Liver:
     30 mm sphere at the deepest point of the true liver (same place on both scans: one anatomy),
     mean from the noise-free image, SD = expected noise SD at that level (+ the noise-free spread).
+    ``reader``: also the ideal reader over noise realisations (:func:`reader_percist`). With the
+    acquired (noisy) PET of both scans in ``m`` (``pet_b``, ``pet_f``), also the ideal reader of
+    those very images (:func:`reader_percist_acquired`).
     """
     from theranostix.core.body_size import lbm_janmahasatian_kg
     from theranostix.core.resample import resample_to
@@ -518,13 +525,13 @@ def imaging_truth(m: dict, tracer: str) -> dict:
                                                               / max(pk_all[inside].max(), 1e-12)),
                          "cnr": float(cnr), "visible": bool(cnr >= ROSE_K)})
             if cnr >= ROSE_K and allowed.any():
-                mc_les.append((al, allowed))
+                mc_les.append((al, allowed, sl))
         for r in rows:
             r["avid"] = bool(r["nf_suv_max"] >= liver_mean)
         lo_v = np.argwhere(voi).min(0)
         hi_v = np.argwhere(voi).max(0) + 1
         vsl = tuple(slice(int(a_), int(b_)) for a_, b_ in zip(lo_v, hi_v))
-        mc_inputs[tag] = {"lesions": mc_les, "liver": (arr[vsl], voi[vsl])}
+        mc_inputs[tag] = {"lesions": mc_les, "liver": (arr[vsl], voi[vsl], vsl)}
         return {"liver_suv_mean": liver_mean, "liver_suv_sd_expected": liver_sd, "lesions": rows}
 
     truth_b = [les.model_dump() for les in m["disease"].lesions]
@@ -542,7 +549,12 @@ def imaging_truth(m: dict, tracer: str) -> dict:
     out.update({f"{k}_avid": v for k, v in imaging_categories(out, "visible_avid").items()})
     nf1 = imaging_categories(out, "visible", peak_key="nf_suv_peak_1ml")
     out["noise_free_1ml"] = {k: nf1[k] for k in ("percist", "sul_peak_before", "sul_peak_after")}
-    out["reader"] = reader_percist(mc_inputs, sigma_suv, out, seed=int(getattr(an, "seed", 0) or 0))
+    if reader:
+        out["reader"] = reader_percist(mc_inputs, sigma_suv, out, seed=int(getattr(an, "seed", 0) or 0))
+    if "pet_b" in m and "pet_f" in m:
+        out["reader_acquired"] = reader_percist_acquired(
+            mc_inputs, {"baseline": np.asarray(m["pet_b"].array, float),
+                        "followup": np.asarray(m["pet_f"].array, float)}, out)
     return out
 
 
@@ -556,6 +568,60 @@ def _correlated_noise_boxes(shape: tuple[int, ...], n: int, rng: np.random.Gener
     inner = tuple(slice(pad, pad + n_) for n_ in shape)
     return np.stack([_correlated_unit_noise(tuple(d + 2 * pad for d in shape), 1.0, rng)[inner]
                      for _ in range(n)])
+
+
+def _reader_category(tr: dict, pb: float, lb: float, sb: float, pf: float, lf: float, sf: float) -> str:
+    """The ideal reader's PERCIST category from its SUV readings of one pair (-inf / nan: no
+    visible lesion on that scan): SULpeak, liver SUVmean and SD of baseline (``pb, lb, sb``) and
+    follow-up (``pf, lf, sf``), the visible new lesions and the true TLG of the visible lesions."""
+    from theranostix.response.criteria import PercistScan, percist
+
+    if not np.isfinite(pb):
+        return "NE"
+    f_lbm = tr["lbm_factor"]
+    up = tr.get("uptake_min", 60.0)
+    bp = tr.get("blood_pool_suv_followup")
+    tlg_b, tlg_f = (_true_tlg(tr[t], lambda r: r["visible"], f_lbm) for t in ("baseline", "followup"))
+    b = PercistScan(sul_peak=pb * f_lbm, liver_sul_mean=lb * f_lbm, liver_sul_sd=sb * f_lbm, uptake_min=up,
+                    tlg=tlg_b)
+    f = PercistScan(sul_peak=pf * f_lbm if np.isfinite(pf) else None, liver_sul_mean=lf * f_lbm,
+                    liver_sul_sd=sf * f_lbm, uptake_min=up, blood_pool_sul_mean=None if not bp else bp * f_lbm,
+                    tlg=tlg_f)
+    return percist(b, f, tr["n_new"]).category
+
+
+def reader_percist_acquired(mc_inputs: dict, images: dict[str, np.ndarray], tr: dict) -> dict:
+    """PERCIST of the ideal reader (:func:`reader_percist`) reading the ACQUIRED images themselves.
+
+    Same reader -- it knows which lesions are visible and where, and measures SULpeak with the
+    PERCIST 1 cm^3 sphere at the same allowed positions and the liver in the same fixed 30 mm VOI --
+    but on the noisy PET of both scans that the measurement analysed (``images``: SUVbw arrays on
+    the noise-free images' grid), not on fresh noise realisations. Disagreement with it is the
+    measurement's own error (detection, contours, VOI placement, new lesions); disagreement of this
+    reader with the modal category is the noise of these scans.
+    """
+    from scipy import ndimage
+
+    from theranostix.pet.metrics import PEAK_SPHERE_DIAMETER_MM, peak_sphere_kernel
+
+    sp = (VOXEL_MM, VOXEL_MM, VOXEL_MM)
+    kern = peak_sphere_kernel(sp, PEAK_SPHERE_DIAMETER_MM, "partial")
+    kern = kern / kern.sum()
+    read = {}
+    for tag in ("baseline", "followup"):
+        img = images[tag]
+        peak = -np.inf
+        for _, allowed, sl in mc_inputs[tag]["lesions"]:
+            pk = ndimage.correlate(img[sl], kern, mode="nearest")
+            peak = max(peak, float(pk[allowed].max()))
+        _, lv, vsl = mc_inputs[tag]["liver"]
+        vals = img[vsl][lv]
+        read[tag] = (peak, float(vals.mean()), float(vals.std(ddof=1)))
+    f_lbm = tr["lbm_factor"]
+    return {"percist": _reader_category(tr, *read["baseline"], *read["followup"]),
+            "sul_peak_before": read["baseline"][0] * f_lbm if np.isfinite(read["baseline"][0]) else None,
+            "sul_peak_after": read["followup"][0] * f_lbm if np.isfinite(read["followup"][0]) else None,
+            "liver_sul_mean_before": read["baseline"][1] * f_lbm, "liver_sul_mean_after": read["followup"][1] * f_lbm}
 
 
 def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISATIONS,
@@ -575,7 +641,6 @@ def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISA
     from scipy import ndimage
 
     from theranostix.pet.metrics import PEAK_SPHERE_DIAMETER_MM, peak_sphere_kernel
-    from theranostix.response.criteria import PercistScan, percist
 
     rng = np.random.default_rng([READER_SEED, seed])
     f_lbm = tr["lbm_factor"]
@@ -585,7 +650,7 @@ def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISA
     meas = {}
     for tag in ("baseline", "followup"):
         peaks = np.full(n, -np.inf)
-        for al, allowed in mc_inputs[tag]["lesions"]:
+        for al, allowed, _ in mc_inputs[tag]["lesions"]:
             idx = np.argwhere(allowed)
             lo = np.maximum(idx.min(0) - 3, 0)
             hi = np.minimum(idx.max(0) + 4, al.shape)
@@ -595,28 +660,13 @@ def reader_percist(mc_inputs: dict, sigma_suv, tr: dict, n: int = READER_REALISA
             noisy = base[None] + sd[None] * _correlated_noise_boxes(base.shape, n, rng)
             pk = ndimage.correlate(noisy, kern, mode="nearest")
             peaks = np.maximum(peaks, pk[:, allowed[sl]].max(axis=1))
-        la, lv = mc_inputs[tag]["liver"]
+        la, lv, _ = mc_inputs[tag]["liver"]
         sd = np.sqrt(np.clip(la, 0, None)) * sigma_suv(1.0)
         noisy = la[None] + sd[None] * _correlated_noise_boxes(la.shape, n, rng)
         vals = noisy[:, lv]
         meas[tag] = (peaks, vals.mean(axis=1), vals.std(axis=1, ddof=1))
-    up = tr.get("uptake_min", 60.0)
-    bp = tr.get("blood_pool_suv_followup")
-    n_new = tr["n_new"]
-    tlg_b, tlg_f = (_true_tlg(tr[t], lambda r: r["visible"], f_lbm) for t in ("baseline", "followup"))
-    cats: list[str] = []
-    for r in range(n):
-        pb, lb, sb = (float(x[r]) for x in meas["baseline"])
-        pf, lf, sf = (float(x[r]) for x in meas["followup"])
-        if not np.isfinite(pb):
-            cats.append("NE")
-            continue
-        b = PercistScan(sul_peak=pb * f_lbm, liver_sul_mean=lb * f_lbm, liver_sul_sd=sb * f_lbm, uptake_min=up,
-                        tlg=tlg_b)
-        f = PercistScan(sul_peak=pf * f_lbm if np.isfinite(pf) else None, liver_sul_mean=lf * f_lbm,
-                        liver_sul_sd=sf * f_lbm, uptake_min=up, blood_pool_sul_mean=None if not bp else bp * f_lbm,
-                        tlg=tlg_f)
-        cats.append(percist(b, f, n_new).category)
+    cats = [_reader_category(tr, *(float(x[r]) for x in meas["baseline"]), *(float(x[r]) for x in meas["followup"]))
+            for r in range(n)]
     cnt = Counter(cats)
     modal, k_modal = cnt.most_common(1)[0]
     med = {t: (float(np.median(meas[t][0][np.isfinite(meas[t][0])])) * f_lbm
@@ -712,6 +762,27 @@ def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
     return tr
 
 
+def _reader_acquired_cached(seed, cycles, pattern, tracer, model=None) -> dict:
+    """The ideal reader of the acquired FDG images of a pair (:func:`reader_percist_acquired`),
+    cached apart from the imaging truth (whose cached values it checks it reproduces)."""
+    cache = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSION}_{tracer}_{seed}_{cycles}_{pattern}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    if tracer == "psma-ga68":
+        raise ValueError("the acquired-image reader is built for the FDG pairs (images made in memory)")
+    m = model if model is not None and "pet_b" in model else pair_model(seed, cycles, pattern, tracer, noisy=True)
+    tr = imaging_truth(m, tracer, reader=False)
+    it = _imaging_truth_cached(seed, cycles, pattern, tracer, model=m)
+    for k in ("percist", "n_new", "sul_peak_before", "sul_peak_after"):
+        if it[k] != tr[k]:
+            raise RuntimeError(f"pair {seed}: imaging truth {k} rebuilt as {tr[k]}, cached {it[k]}")
+    doc = dict(tr["reader_acquired"], v=IMAGING_TRUTH_VERSION)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=float))
+    os.replace(tmp, cache)
+    return doc
+
+
 def run_pair_v2(seed: int, cycles: int, pattern: str, tracer: str, arm: str) -> dict:
     """One pair, one arm: 'truth' (truth lesion lists), 'masks' (analyze_study with the twin's organ
     labels as user masks, arm A), 'auto' (analyze_study, CT+PET organ estimate, arm A2)."""
@@ -738,6 +809,7 @@ def run_pair_v2(seed: int, cycles: int, pattern: str, tracer: str, arm: str) -> 
     else:
         m = pair_model(seed, cycles, pattern, tracer, noisy=True)
         itruth = _imaging_truth_cached(seed, cycles, pattern, tracer, model=m)
+        _reader_acquired_cached(seed, cycles, pattern, tracer, model=m)
         an = m["anatomy"]
         t_b, t_f = m["disease"].labels, m["followup"].labels
         organs_img, names = an.labels, dict(an.names)
@@ -871,10 +943,10 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
     firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
-               PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED)
+               PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED)
               if tracer == "psma-ga68" else
               (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED,
-               FDG_HELDOUT5_FIRST_SEED))
+               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED))
     src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
@@ -931,6 +1003,8 @@ def main_v2() -> None:
     ap.add_argument("--fix-imaging-truth", action="store_true",
                     help="recompute PSMA imaging truths not built from the cached truth.json")
     ap.add_argument("--volume-check", action="store_true", help="PSMA-VOL deviation by lesion size (arm A caches)")
+    ap.add_argument("--reader-acquired", action="store_true",
+                    help="FDG: compute the ideal reader of the acquired images for the selected pairs")
     ap.add_argument("--work", type=Path, default=None,
                     help=f"cache folder (default {WORK.relative_to(ROOT)}): a separate one keeps a run apart")
     ap.add_argument("--doc", type=Path, default=None,
@@ -955,6 +1029,13 @@ def main_v2() -> None:
         return
     k, n = (int(x) for x in args.part.split("/"))
     todo = selected_pairs(args.tracer, args.n, args.pair_set)[k - 1::n]
+    if args.reader_acquired:
+        for seed, cycles, pattern in todo:
+            ra = _reader_acquired_cached(seed, cycles, pattern, args.tracer)
+            print(f"{args.tracer} {seed}/{cycles} {pattern}: acquired-image reader {ra['percist']}", flush=True)
+        if not args.no_report:
+            write_doc_v2()
+        return
     for seed, cycles, pattern in todo:
         cache = cache_path(args.tracer, seed, cycles, pattern, args.arm)
         if cache.is_file() and not args.fresh:
@@ -1028,6 +1109,10 @@ def _rows(tracer: str, arm: str) -> list[dict]:
                 r["imaging"]["recip_positive"] = pos["recip"]
             if r["imaging"].get("reader"):
                 r["imaging"]["percist_reader"] = r["imaging"]["reader"]["percist"]
+            ra = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSION}_{tracer}_{s}_{c}_{p}.json"
+            if ra.is_file():
+                r["imaging"]["reader_acquired"] = json.loads(ra.read_text())
+                r["imaging"]["percist_acquired"] = r["imaging"]["reader_acquired"]["percist"]
         rows.append(r)
     return rows
 
@@ -1133,6 +1218,12 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                  for r in rdr)
     p_two = sum(sum((k / r["imaging"]["reader"]["n_realisations"]) ** 2 for k in r["imaging"]["reader"]["counts"].values())
                 for r in rdr)
+    acq = [r for r in ok if r["imaging"].get("reader_acquired")]
+    a_acq = sum(r["imaging"]["percist_acquired"] == r["measured"]["percist"] for r in acq)
+    acq_modal = sum(r["imaging"]["percist_acquired"] == r["imaging"]["reader"]["percist"]
+                    for r in acq if r["imaging"].get("reader"))
+    held_acq = [r for r in held if r["imaging"].get("reader_acquired")]
+    a_held_acq = sum(r["imaging"]["percist_acquired"] == r["measured"]["percist"] for r in held_acq)
     m_eval = sum(r["matching"]["evaluated"] for r in ok)
     m_ok = sum(r["matching"]["correct"] for r in ok)
     when = max((r.get("finished_utc", "") for r in rows), default="")
@@ -1162,6 +1253,11 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                 f"the line above) | {p_two / n_rdr * 100:.1f} % | | |",
                 f"| PERCIST 1.0 agreement on the pairs the ideal reader decides in >= {READER_DECIDED:.0%} of realisations | "
                 f"{pct(a_dec, len(decided))} | | |"] if rdr else []),
+             *([f"| **PERCIST 1.0 agreement with the ideal reader of the acquired images** (the same noisy scans "
+                f"the measurement read: the measurement's own error) | {pct(a_acq, len(acq))} | | |",
+                *([f"| the same, {held_name} pairs only | {pct(a_held_acq, len(held_acq))} | | |"] if held_acq else []),
+                f"| the acquired-image reader's agreement with the modal category (what the noise of these "
+                f"very scans costs a perfect reader) | {pct(acq_modal, len(acq))} | | |"] if acq else []),
              f"| RECIP 1.0 agreement with the imaging, avid truth | {pct(agree2('recip'), n)} | | |",
              f"| RECIP 1.0 agreement with the imaging, PSMA-positive truth (visible and noise-free SUVmax >= "
              f"blood-pool SUV, miPSMA >= 1; seventh session) | {pct(agree3('recip', ok), n)} | | |",
@@ -1174,6 +1270,8 @@ def section_v2(tracer: str, arm: str) -> list[str]:
              _conf(ok, "recip", "img:recip", ["CR", "PR", "SD", "PD"]), "",
              *(["PERCIST 1.0 (ideal reader's modal category, imaging truth v4, rows; measured columns):", "",
                 _conf(rdr, "percist_reader", "rdr:percist", ["CMR", "PMR", "SMD", "PMD"]), ""] if rdr else []),
+             *(["PERCIST 1.0 (ideal reader of the acquired images, rows; measured columns):", "",
+                _conf(acq, "percist_acquired", "rdr:percist", ["CMR", "PMR", "SMD", "PMD"]), ""] if acq else []),
              "PERCIST 1.0 (noise-free imaging truth rows, measured columns):", "",
              _conf(ok, "percist", "img:percist", ["CMR", "PMR", "SMD", "PMD"]), "",
              "RECIP 1.0 (object truth rows):", "", _conf(ok, "recip", "obj:recip", ["CR", "PR", "SD", "PD"]), "",
@@ -1185,8 +1283,9 @@ def section_v2(tracer: str, arm: str) -> list[str]:
                       ["CMR", "PMR", "SMD", "PMD"]), ""] if held and rdr else []),
              "| seed | set | cyc | pattern | class | TV object (mL) | TV imaging | TV measured | new obj/visible/vis+avid/meas | "
              "RECIP obj/img/meas (img avid) | SULpeak img | SULpeak meas | PERCIST obj/img/meas (img avid) | "
-             "PERCIST reader (share) | SULpeak reader median | liver VOI fu | PPP | NCC | match | an s | as s |",
-             "|" + "---|" * 21]
+             "PERCIST reader (share) | SULpeak reader median | PERCIST acquired-image reader | liver VOI fu | PPP | "
+             "NCC | match | an s | as s |",
+             "|" + "---|" * 22]
     for r in ok:
         t, i, m = r["true"], r["imaging"], r["measured"]
         lr = (m.get("liver_reference") or {}).get("liver", {})
@@ -1202,12 +1301,12 @@ def section_v2(tracer: str, arm: str) -> list[str]:
             f"{_f(m.get('sul_peak_after'))} | {t['percist']}/{i['percist']}/{m['percist']} ({i.get('percist_avid')}) | "
             + (f"{i['reader']['percist']} ({i['reader']['p_modal']:.2f}) | {_f(i['reader']['sul_peak_before_median'])} -> "
                f"{_f(i['reader']['sul_peak_after_median'])} | " if i.get("reader") else "- | - | ")
-            + f"{lv} | {m['ppp']} | "
+            + f"{i.get('percist_acquired', '-')} | {lv} | {m['ppp']} | "
             f"{'-' if ncc is None else f'{ncc:.3f}'} | {r['matching']['correct']}/{r['matching']['evaluated']} | "
             f"{r['seconds']['analysis']} | {r['seconds']['assess']} |")
     for r in err:
         lines.append(f"| {r['seed']} | {pair_set(tracer, r['seed'])} | {r['cycles']} | "
-                     f"{r['pattern']} | ERROR: {r['error']} |" + " |" * 16)
+                     f"{r['pattern']} | ERROR: {r['error']} |" + " |" * 17)
     return lines + [""]
 
 
@@ -1385,6 +1484,23 @@ def write_doc_v2() -> None:
                     head.append(f"| {tracer} | {arm} | {label} | " + _summary_cells(ok, crit))
             if not rows:  # no cached row of this arm here: keep the previous report's summary rows
                 head += [ln for ln in old_summary if ln.startswith(f"| {tracer} | {arm} | ")]
+    head += ["", "PERCIST 1.0 against the **ideal reader of the acquired images** (thirteenth session): the same "
+             "ideal reader, reading the very noisy scans the measurement analysed instead of fresh noise "
+             "realisations. Agreement with it measures the measurement's own error (detection, contours, VOI "
+             "placement, new lesions); this reader's agreement with the modal category measures what the noise "
+             "of these scans costs a perfect reader.", "",
+             "| tracer | arm | pairs | measured vs acquired-image reader | Wilson 95 % | "
+             "acquired-image reader vs modal category |", "|---|---|---|---|---|---|"]
+    for tracer in ("fdg", "fdg-bulky"):
+        rows = [r for r in _rows(tracer, "masks") if "error" not in r and r["imaging"].get("reader_acquired")]
+        subsets = [(name, [r for r in rows if pair_set(tracer, r["seed"]) == name]) for name, _ in PAIR_SETS]
+        subsets += [("all", rows)] if sum(bool(rs) for _, rs in subsets) > 1 else []
+        for label, rs in subsets:
+            if rs:
+                a = sum(r["imaging"]["percist_acquired"] == r["measured"]["percist"] for r in rs)
+                b = sum(r["imaging"]["percist_acquired"] == r["imaging"]["reader"]["percist"] for r in rs)
+                head.append(f"| {tracer} | masks | {label} | **{a}/{len(rs)} = {100 * a / len(rs):.1f} %** | "
+                            f"{wilson(a, len(rs))} | {b}/{len(rs)} = {100 * b / len(rs):.1f} % |")
     lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
                      "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
                      "arm A2 (fully automatic, CT+PET organ estimate); **truth** = lesion lists from the truth label maps "
