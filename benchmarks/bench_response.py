@@ -773,8 +773,9 @@ def _reader_acquired_cached(seed, cycles, pattern, tracer, model=None) -> dict:
     m = model if model is not None and "pet_b" in model else pair_model(seed, cycles, pattern, tracer, noisy=True)
     tr = imaging_truth(m, tracer, reader=False)
     it = _imaging_truth_cached(seed, cycles, pattern, tracer, model=m)
-    for k in ("percist", "n_new", "sul_peak_before", "sul_peak_after"):
-        if it[k] != tr[k]:
+    for k in ("percist", "n_new", "sul_peak_before", "sul_peak_after"):  # floats: thread-count rounding
+        if (it[k] != tr[k]) if isinstance(it[k], (str, int)) or it[k] is None or tr[k] is None \
+                else not math.isclose(it[k], tr[k], rel_tol=1e-6):
             raise RuntimeError(f"pair {seed}: imaging truth {k} rebuilt as {tr[k]}, cached {it[k]}")
     doc = dict(tr["reader_acquired"], v=IMAGING_TRUTH_VERSION)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -1169,6 +1170,18 @@ TRACER_NAMES = {"psma-ga68": "[68Ga]Ga-PSMA-11", "fdg": "[18F]FDG",
 #: Note put under a section (or summary row) carried over from the previous report.
 KEPT_NOTE = ("*Carried over unchanged from the previous report: this machine's cache folder holds no row of "
              "this arm (the caches are local and were lost with an earlier machine).*")
+#: Note under a section kept beside a newer one that holds only some of its sets.
+KEPT_PARTIAL_NOTE = ("*Carried over unchanged from the previous report: this machine's cache folder holds only "
+                     "some sets of this arm (the section above); these are the earlier sets' rows as measured "
+                     "then (the caches are local and were lost with an earlier machine).*")
+#: Summary label of a carried-over "all" row when only some sets were run here.
+KEPT_ALL_LABEL = "all earlier sets (carried over)"
+
+
+def old_summary_sets(old_summary: list[str], tracer: str, arm: str) -> dict[str, str]:
+    """Set label -> summary line of ``tracer``/``arm`` in the previous report's summary table."""
+    pre = f"| {tracer} | {arm} | "
+    return {ln[len(pre):].split(" | ", 1)[0]: ln for ln in old_summary if ln.startswith(pre)}
 
 
 def kept_section(old_doc: str, tracer: str, arm: str) -> list[str]:
@@ -1188,7 +1201,7 @@ def kept_block(old_doc: str, heading: str) -> list[str]:
     stops = ("## ", "### ") if heading.startswith("### ") else ("## ",)
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(stops)), len(lines))
     body = lines[start + 1:end]
-    if KEPT_NOTE not in body:
+    if KEPT_NOTE not in body and KEPT_PARTIAL_NOTE not in body:
         body = ["", KEPT_NOTE] + body
     return [heading] + body
 
@@ -1468,8 +1481,11 @@ def write_doc_v2() -> None:
             "PMD); nothing was changed after: **held-out 4 gives the unbiased FDG estimate of this revision**. The "
             "PSMA rows and every truth-arm row are the eleventh session's (carried over: their caches were lost "
             "with that machine). **Held-out 5** (PSMA seeds from 9000, FDG from 9400, fdg-bulky 780-819) was fixed "
-            "at the end of the twelfth session, after its last code change, for the next session's code; it has "
-            "not been run. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            "at the end of the twelfth session, after its last code change; the **thirteenth session** ran it "
+            "once, first thing, on that code (14c642b; no analysis or response code has changed since): **held-out "
+            "5 is the unbiased estimate of this revision for both tracers**. **Held-out 6** (PSMA from 11000, FDG "
+            "from 11400, fdg-bulky 820-859) was fixed in the thirteenth session before it tried any analysis "
+            "change (none was adopted); it has not been run. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1479,18 +1495,30 @@ def write_doc_v2() -> None:
             subsets = [(name, [r for r in rows if pair_set(tracer, r["seed"]) == name]) for name, _ in PAIR_SETS]
             if sum(bool(rs) for _, rs in subsets) > 1:
                 subsets.append(("all", rows))
+            old_sets = old_summary_sets(old_summary, tracer, arm)
+            if not rows:  # no cached row of this arm here: keep the previous report's summary rows
+                head += list(old_sets.values())
+                continue
+            missing = [name for name, rs in subsets if name in old_sets and not rs]
+            if missing:  # some sets were run here, others only before: keep those rows, no "all"
+                subsets = [(n_, rs) for n_, rs in subsets if n_ != "all"]
             for label, ok in subsets:
                 if ok:
                     head.append(f"| {tracer} | {arm} | {label} | " + _summary_cells(ok, crit))
-            if not rows:  # no cached row of this arm here: keep the previous report's summary rows
-                head += [ln for ln in old_summary if ln.startswith(f"| {tracer} | {arm} | ")]
+                elif label in missing:
+                    head.append(old_sets[label])
+            if missing:
+                prev_all = old_sets.get("all") or old_sets.get(KEPT_ALL_LABEL)
+                if prev_all:
+                    head.append(prev_all.replace(f"| {tracer} | {arm} | all | ",
+                                                 f"| {tracer} | {arm} | {KEPT_ALL_LABEL} | "))
     head += ["", "PERCIST 1.0 against the **ideal reader of the acquired images** (thirteenth session): the same "
              "ideal reader, reading the very noisy scans the measurement analysed instead of fresh noise "
              "realisations. Agreement with it measures the measurement's own error (detection, contours, VOI "
              "placement, new lesions); this reader's agreement with the modal category measures what the noise "
              "of these scans costs a perfect reader.", "",
-             "| tracer | arm | pairs | measured vs acquired-image reader | Wilson 95 % | "
-             "acquired-image reader vs modal category |", "|---|---|---|---|---|---|"]
+             "| tracer (arm masks) | pairs | measured vs acquired-image reader | Wilson 95 % | "
+             "acquired-image reader vs modal category |", "|---|---|---|---|---|"]
     for tracer in ("fdg", "fdg-bulky"):
         rows = [r for r in _rows(tracer, "masks") if "error" not in r and r["imaging"].get("reader_acquired")]
         subsets = [(name, [r for r in rows if pair_set(tracer, r["seed"]) == name]) for name, _ in PAIR_SETS]
@@ -1499,7 +1527,7 @@ def write_doc_v2() -> None:
             if rs:
                 a = sum(r["imaging"]["percist_acquired"] == r["measured"]["percist"] for r in rs)
                 b = sum(r["imaging"]["percist_acquired"] == r["imaging"]["reader"]["percist"] for r in rs)
-                head.append(f"| {tracer} | masks | {label} | **{a}/{len(rs)} = {100 * a / len(rs):.1f} %** | "
+                head.append(f"| {tracer} | {label} | **{a}/{len(rs)} = {100 * a / len(rs):.1f} %** | "
                             f"{wilson(a, len(rs))} | {b}/{len(rs)} = {100 * b / len(rs):.1f} % |")
     lines += head + ["", "Arms: **final** (PSMA) and **masks** (FDG) = arm A, analyze_study with the twin's organ labels "
                      "given as user organ masks under organ-mask names (as TotalSegmentator masks would be); **auto** = "
@@ -1542,11 +1570,24 @@ def write_doc_v2() -> None:
                      "eleventh session's report), held-out-3 pair 5418 re-assessed on ad1c2ad (NE -> PMD; the only "
                      "FDG pair of the 280 with no baseline lesion and a new one), FDG held-out 4 run once on ad1c2ad "
                      "(22:54-23:03 UTC); the PSMA sections and every truth-arm section are carried over from the "
-                     "eleventh session's report. The truth arms do not depend on the analysis code; each "
-                     "arm's run times are in its section.", ""]
+                     "eleventh session's report. Thirteenth session (2026-11-24/25, the same machine as the twelfth): "
+                     "held-out 5 run once on 14c642b (PSMA final arm 23:20-23:35 UTC, PSMA truth arm and both FDG "
+                     "sets' masks arm 23:35-00:10 UTC); the ideal PERCIST reader of the acquired images computed for "
+                     "every FDG pair (it reads the cached twins' noisy images; no measurement changed). The PSMA rows of "
+                     "the development and held-out 1-4 sets and every FDG truth-arm row are carried over. The truth "
+                     "arms do not depend on the analysis code; each arm's run times are in its section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
-            lines += section_v2(tracer, arm) or kept_section(old_doc, tracer, arm)
+            sec = section_v2(tracer, arm)
+            here = {pair_set(tracer, r["seed"]) for r in _rows(tracer, arm)}
+            before = set(old_summary_sets(old_summary, tracer, arm)) - {"all", KEPT_ALL_LABEL}
+            if sec and before - here:  # only some sets here: this section, then the earlier one kept
+                sec[0] += " -- " + ", ".join(n_ for n_, _ in PAIR_SETS if n_ in here) + " (run on this machine)"
+                kept = kept_section(old_doc, tracer, arm)
+                kept = [kept[0]] + [ln.replace(KEPT_NOTE, KEPT_PARTIAL_NOTE) for ln in kept[1:]] if kept else []
+                lines += sec + kept
+            else:
+                lines += sec or kept_section(old_doc, tracer, arm)
     for arm in ("final", "masks", "auto"):
         sens = WORK / f"new_lesion_sensitivity_{arm}.md"
         head = f"## New-lesion checks: sensitivity (PSMA arm {arm}, `--new-lesion-sensitivity --arm {arm}`)"
