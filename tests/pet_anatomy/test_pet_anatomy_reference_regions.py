@@ -219,3 +219,43 @@ def test_noisy_pet_still_gives_clean_liver_and_spleen_spheres(phantom, anatomy):
     # 20 % voxel noise over 251 voxels: the mean is still within ~3 SE of SUV 6
     assert liver.statistics.mean == pytest.approx(SUV["liver"], rel=0.05)
     assert liver.statistics.sd == pytest.approx(0.2 * SUV["liver"], rel=0.25)
+
+
+def _segment_distance(pts: np.ndarray, a: tuple, b: tuple) -> np.ndarray:
+    """Distance (mm) of points (..., 3) from the segment a-b."""
+    a_, b_ = np.asarray(a, float), np.asarray(b, float)
+    t = np.clip(((pts - a_) @ (b_ - a_)) / float((b_ - a_) @ (b_ - a_)), 0.0, 1.0)
+    return np.linalg.norm(pts - (a_ + t[..., None] * (b_ - a_)), axis=-1)
+
+
+def test_user_aorta_mask_with_iliac_arteries_uses_the_descending_thoracic_aorta():
+    """An aorta mask that runs on into both iliac arteries (two components side by side below the
+    bifurcation): the PERCIST cylinder must sit in the descending THORACIC aorta, where the
+    ascending aorta is seen anterior of it, not in a 13 mm iliac artery where partial volume reads
+    the blood low."""
+    from scipy import ndimage
+
+    sp = 4.0
+    x = np.arange(-100.0, 100.0 + 1e-6, sp)
+    y = np.arange(-60.0, 60.0 + 1e-6, sp)
+    z = np.arange(-820.0, -340.0 + 1e-6, sp)
+    Z, Y, X = np.meshgrid(z, y, x, indexing="ij")
+    pts = np.stack([X, Y, Z], axis=-1)
+    tubes = [((10, -30, -440), (10, -30, -372), 14.0),   # ascending aorta (anterior)
+             ((10, -30, -372), (25, 30, -380), 13.0),    # arch
+             ((25, 30, -380), (25, 30, -715), 12.0),     # descending aorta (posterior)
+             ((25, 30, -715), (-45, 30, -800), 6.5),     # right common iliac artery
+             ((25, 30, -715), (95, 30, -800), 6.5)]      # left common iliac artery
+    aorta = np.zeros(Z.shape, bool)
+    for a, b, r in tubes:
+        aorta |= _segment_distance(pts, a, b) <= r
+    blood = 2.0
+    act = np.where(aorta, blood, 0.5)
+    pet = Image(ndimage.gaussian_filter(act, 6.0 / 2.3548 / sp), (sp, sp, sp), (x[0], y[0], z[0]))
+    bp = blood_pool_reference(pet, organ_masks={"aorta": aorta})
+    assert bp.found and np.all(aorta[bp.mask])
+    cx, cy, cz = bp.centre_mm
+    assert abs(cx - 25.0) <= sp and abs(cy - 30.0) <= sp
+    assert -440.0 - sp <= cz <= -372.0 + sp  # the levels where the ascending aorta is seen too
+    assert not bp.provenance.warnings
+    assert bp.statistics.mean == pytest.approx(blood, rel=0.03)

@@ -686,7 +686,9 @@ def blood_pool_reference(
 
     With ``organ_masks["aorta"]``: in every slice the most posterior component of the aorta mask is
     the descending aorta; the cylinder is centred at the middle of its extent where the ascending
-    aorta is also seen (thoracic levels), else at the middle of the upper half of the mask.
+    aorta is also seen anterior of it (thoracic levels: two components separated more
+    antero-posteriorly than left-right, so the iliac arteries of a mask that includes them do not
+    count), else at the middle of the upper half of the mask.
 
     CT estimate (on the CT grid, axial slices of the middle half of the lungs' z extent): the spine
     is the bone near the midline in the posterior half; in a window left-anterior of the vertebral
@@ -802,19 +804,23 @@ def _blood_pool_from_mask(pet: Image, aorta: np.ndarray, diameter_mm: float,
     if ks.size == 0:
         return _not_found("blood_pool", method, "the aorta mask is empty on the PET grid", prov)
     x, y, z = axis_coordinates(pet)
-    desc: dict[int, tuple[float, float, int]] = {}
+    # per slice: the most posterior component (the descending aorta at thoracic levels) and whether
+    # the slice also shows the ascending aorta: a second component lying ANTERIOR of it (separated
+    # more in y than in x). Two components side by side are the common iliac arteries below the
+    # bifurcation (thin: a 1 cm cylinder there reads ~80 % of the blood by partial volume).
+    desc: dict[int, tuple[float, float, bool]] = {}
     for k in ks:
         lab, n = ndi.label(aorta[k])
-        best = None
+        cents = []
         for c in range(1, n + 1):
             jj, ii = np.nonzero(lab == c)
-            cyv = float(np.mean(y[jj]))
-            if best is None or cyv > best[1]:
-                best = (float(np.mean(x[ii])), cyv, n)
-        desc[int(k)] = best  # type: ignore[assignment]
-    two = [k for k, v in desc.items() if v[2] >= 2]
-    if two:
-        kc = int(np.median(two))
+            cents.append((float(np.mean(x[ii])), float(np.mean(y[jj]))))
+        post = max(cents, key=lambda v: v[1])
+        ant = min(cents, key=lambda v: v[1])
+        desc[int(k)] = (post[0], post[1], n >= 2 and (post[1] - ant[1]) > abs(post[0] - ant[0]))
+    thoracic = [k for k, v in desc.items() if v[2]]
+    if thoracic:
+        kc = int(np.median(thoracic))
     else:
         upper = ks[ks.size // 2:] if z[-1] > z[0] else ks[: max(1, ks.size // 2)]
         kc = int(np.median(upper))
