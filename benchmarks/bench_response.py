@@ -165,7 +165,9 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: session, which then looked at their misses). "held-out 5" was fixed at the end of the twelfth session,
 #: after its last code change, for the next session's code; the thirteenth session ran it on that
 #: code (14c642b, unchanged analysis code) at its start. "held-out 6" was fixed by the thirteenth
-#: session before it changed any analysis code, for that change. Seeds are taken in order from a start seed,
+#: session before it changed any analysis code, for that change; the fourteenth session ran it once on
+#: its final code (42ab404, the blood-pool fix). "held-out 7" was fixed by the fourteenth session after
+#: its last code change, for the next session's code. Seeds are taken in order from a start seed,
 #: cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
@@ -176,11 +178,12 @@ PSMA_HELDOUT3_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED = 5000, 5400
 PSMA_HELDOUT4_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED = 7000, 7400
 PSMA_HELDOUT5_FIRST_SEED, FDG_HELDOUT5_FIRST_SEED = 9000, 9400
 PSMA_HELDOUT6_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED = 11000, 11400
+PSMA_HELDOUT7_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED = 13000, 13400
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
                                           ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
                                           ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N),
-                                          ("held-out 6", HELDOUT_N))
+                                          ("held-out 6", HELDOUT_N), ("held-out 7", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -948,10 +951,11 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
     firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
-               PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED)
+               PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED,
+               PSMA_HELDOUT7_FIRST_SEED)
               if tracer == "psma-ga68" else
               (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED,
-               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED))
+               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED))
     src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
@@ -1487,9 +1491,14 @@ def write_doc_v2() -> None:
             "with that machine). **Held-out 5** (PSMA seeds from 9000, FDG from 9400, fdg-bulky 780-819) was fixed "
             "at the end of the twelfth session, after its last code change; the **thirteenth session** ran it "
             "once, first thing, on that code (14c642b; no analysis or response code has changed since): **held-out "
-            "5 is the unbiased estimate of this revision for both tracers**. **Held-out 6** (PSMA from 11000, FDG "
+            "5 was unbiased for that revision**. **Held-out 6** (PSMA from 11000, FDG "
             "from 11400, fdg-bulky 820-859) was fixed in the thirteenth session before it tried any analysis "
-            "change (none was adopted); it has not been run. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            "change; the **fourteenth session** ran it once on its final code (42ab404: the blood-pool cylinder "
+            "of a user aorta mask in the thoracic aorta, not an iliac artery) and changed nothing after: **held-out "
+            "6 is the unbiased estimate of this revision for both tracers** (the fix changes none of its "
+            "categories: re-assessed with the old code's blood pool, all 120 are identical). The rows of the "
+            "earlier sets are from the earlier code. **Held-out 7** (PSMA from 13000, FDG from 13400, fdg-bulky "
+            "860-899) is fixed for the next change; it has not been run. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -1583,7 +1592,10 @@ def write_doc_v2() -> None:
                      "sets' masks arm 23:35-00:10 UTC); the ideal PERCIST reader of the acquired images computed for "
                      "every FDG pair (it reads the cached twins' noisy images; no measurement changed). The PSMA rows of "
                      "the development and held-out 1-4 sets and every FDG truth-arm row are carried over. The truth "
-                     "arms do not depend on the analysis code; each arm's run times are in its section.", ""]
+                     "arms do not depend on the analysis code. Fourteenth session (2026-11-25, the same machine): held-out 6 "
+                     "run once on 42ab404 (PSMA final arm 00:55-01:17 UTC, both FDG sets' masks arm 01:03-01:14 UTC, "
+                     "PSMA truth arm 01:15-01:26 UTC); no earlier row was changed in the cache. Each arm's run times "
+                     "are in its section.", ""]
     for tracer in ("psma-ga68", "fdg", "fdg-bulky"):
         for arm in ("final", "masks", "auto", "truth"):
             sec = section_v2(tracer, arm)
