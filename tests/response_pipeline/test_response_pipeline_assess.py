@@ -321,6 +321,71 @@ def test_residual_uptake_indistinguishable_from_hot_tissue_is_not_a_target(make)
     assert not any("baseline target" in x for x in fa.flags)
 
 
+def _grid(arr):
+    import numpy as np
+
+    from theranostix.core.image import Image
+
+    return Image(np.asarray(arr, dtype=np.float32), spacing=(4.0, 4.0, 4.0), origin=(-100.0, -100.0, -100.0),
+                 units="SUVbw")
+
+
+def test_residual_site_is_the_baseline_targets_own_voxels(make):
+    # the baseline target (lesion 1, 10 mL: equivalent radius 13.4 mm) was segmented on the 27
+    # voxels within 4 mm of (0, 0, 0); at follow-up a hot structure (SUV 9) lies at z 12-20 mm,
+    # beside the site: inside the equivalent sphere, outside the target's own voxels
+    import numpy as np
+
+    lab = np.zeros((50, 50, 50), dtype=np.int32)
+    lab[24:27, 24:27, 24:27] = 1
+    b = _base(make, labels=_grid(lab).with_array(lab, units="label"))
+    bg = 1.0 + 0.1 * np.random.default_rng(11).standard_normal((50, 50, 50))
+    beside = bg.copy()
+    beside[28:31, 24:27, 24:27] = 9.0
+    fa = assess_response(b, [make.analysis([], days=60, suv=_grid(beside))], criteria=["percist"]).followups[0]
+    f = 61.731 / 80
+    assert fa.values["residual_sul_peak_at_baseline_target"] < 2.0 * f  # not the structure's SUV 9
+    assert fa.values["residual_significance_z"] < 5.0
+    assert fa.category("percist") == "CMR"
+    assert not any("baseline target" in x for x in fa.flags)
+    # the same uptake on the target's own voxels is residual tumour
+    inside = bg.copy()
+    inside[24:27, 24:27, 24:27] = 9.0
+    fa = assess_response(b, [make.analysis([], days=60, suv=_grid(inside))], criteria=["percist"]).followups[0]
+    assert fa.values["residual_significance_z"] >= 5.0
+    assert fa.category("percist") == "PMR"
+    assert any("follow-up target measured at the site of the baseline target (lesion 1)" in x for x in fa.flags)
+
+
+def test_residual_site_is_judged_per_tissue(make):
+    # a soft-tissue target (lesion 1) had displaced bone: 2 of its 5 slices lie in a bone slab
+    # (CT 700 HU, z <= -4 mm) whose marrow takes up SUV 3 +- 0.3 everywhere, the soft tissue
+    # SUV 1 +- 0.1. At follow-up the site holds nothing but normal marrow and soft tissue: its
+    # bone part is judged against bone, the rest against soft tissue, and neither stands out
+    # (as one soft-tissue site its hottest voxel, in the marrow, would be ~25 SDs above soft tissue)
+    import numpy as np
+
+    lab = np.zeros((50, 50, 50), dtype=np.int32)
+    lab[23:28, 23:28, 23:28] = 1
+    b = _base(make, labels=_grid(lab).with_array(lab, units="label"))
+    hu = np.full((50, 50, 50), -1000.0)
+    hu[2:48, 2:48, 2:48] = 40.0
+    hu[2:25, 10:40, 10:40] = 700.0
+    ct = _grid(hu).with_array(hu.astype(np.float32), units="HU")
+    rng = np.random.default_rng(5)
+    suv = np.where(hu >= 700.0, 3.0 + 0.3 * rng.standard_normal(hu.shape), 1.0 + 0.1 * rng.standard_normal(hu.shape))
+    fa = assess_response(b, [make.analysis([], days=60, suv=_grid(suv), ct=ct)], criteria=["percist"]).followups[0]
+    assert fa.values["residual_significance_z"] < 5.0
+    assert fa.category("percist") == "CMR"
+    assert not any("baseline target" in x for x in fa.flags)
+    # residual tumour in the soft part (SUV 2.5, 15 SDs above soft tissue) stands out there
+    suv[25:28, 23:28, 23:28] = 2.5
+    fa = assess_response(b, [make.analysis([], days=60, suv=_grid(suv), ct=ct)], criteria=["percist"]).followups[0]
+    assert fa.values["residual_background_tissue"] == "soft tissue"
+    assert fa.values["residual_significance_z"] >= 5.0
+    assert fa.category("percist") == "PMR"
+
+
 def test_residual_options_checked(make):
     fu = make.analysis([], days=60)
     with pytest.raises(InvalidInputError, match="residual_target"):

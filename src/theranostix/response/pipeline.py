@@ -482,10 +482,12 @@ def assess_response(
         ``values["followup_reference_regions"]``) or ``"automatic"`` (each scan's own VOI).
     residual_target, residual_significance_k
         PERCIST when no follow-up lesion took the baseline target (tracking calls it
-        "disappeared"): its follow-up SUVpeak is measured at its mapped site, together with the
-        site's significance z (SUVmax over the site in robust noise SDs of its own tissue's
-        background 10-20 mm around it: bone for a site in CT bone, soft tissue otherwise; the
-        follow-up lesions left out; :func:`theranostix.pet.segmentation.lesion_local_significance`).
+        "disappeared"): its follow-up SUVpeak is measured at its site -- its own baseline voxels
+        carried through the registration -- together with the site's significance z, per tissue
+        (SUVmax over the site's part in CT bone in robust noise SDs of the bone 10-20 mm around
+        it, and likewise its soft-tissue part against soft tissue; the follow-up lesions left
+        out; :func:`theranostix.pet.segmentation.lesion_local_significance`; see
+        :func:`_residual_at_baseline_target`).
         PERCIST's CMR needs the target's uptake "below mean liver and indistinguishable from the
         surrounding background". With ``"measure"`` (default) a residual with z >=
         ``residual_significance_k`` (default 5, Rose) that is hotter than every segmented follow-up
@@ -717,7 +719,8 @@ def assess_response(
                                                opts.get("percist", {}), values, ref_override,
                                                tlg_skip=(tlg_skip_b, tlg_skip_f),
                                                residual=_residual_at_baseline_target(
-                                                   b_les, changes, fu, reg),
+                                                   b_les, changes, fu, reg, b_lab,
+                                                   k=float(residual_significance_k)),
                                                residual_target=residual_target,
                                                residual_k=float(residual_significance_k), changes=changes)
             results["percist"].provenance.parameters["followup_reference_regions"] = ref_info
@@ -869,18 +872,59 @@ class _Residual(NamedTuple):
     tissue: str  # background tissue the z was computed against
 
 
+def _footprint_on(b_lab: Any, lesion_id: int, grid: Any, to_other: Any) -> np.ndarray | None:
+    """A baseline lesion's own voxels carried onto another scan's grid (boolean mask on ``grid``).
+
+    Every baseline voxel of the lesion is sampled at ``ceil(baseline spacing / grid spacing)``
+    points per axis (so a finer target grid has no holes), the points are mapped by ``to_other``
+    (points -> points; None: identity) and each lands in the nearest ``grid`` voxel. None when the
+    lesion has no voxel or none lands inside the grid.
+    """
+    lab = np.asarray(b_lab.array)
+    kji = np.argwhere(np.rint(lab).astype(np.int64) == int(lesion_id))
+    if kji.size == 0:
+        return None
+    b_sp, g_sp = np.asarray(b_lab.spacing, float), np.asarray(grid.spacing, float)
+    sub = np.maximum(np.ceil(b_sp / g_sp - 1e-6).astype(int), 1)
+    offs = np.stack(np.meshgrid(*[(np.arange(n) + 0.5) / n - 0.5 for n in sub], indexing="ij"), -1).reshape(-1, 3)
+    ijk = (kji[:, ::-1].astype(float)[:, None, :] + offs[None, :, :]).reshape(-1, 3)
+    pts = np.asarray(b_lab.index_to_world(ijk))
+    if to_other is not None:
+        pts = np.asarray(to_other(pts))
+    g = np.rint(np.asarray(grid.world_to_index(pts))).astype(int)
+    shape = np.asarray(grid.array).shape
+    ok = np.all((g >= 0) & (g < np.asarray(shape[::-1])), axis=1)
+    if not ok.any():
+        return None
+    mask = np.zeros(shape, dtype=bool)
+    mask[g[ok, 2], g[ok, 1], g[ok, 0]] = True
+    return mask
+
+
 def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: Any,
-                                 reg: Any) -> _Residual | None:
+                                 reg: Any, b_lab: Any = None,
+                                 k: float = RESIDUAL_SIGNIFICANCE_K) -> _Residual | None:
     """Follow-up SUVpeak and significance at the site of the baseline PERCIST target when no
     follow-up lesion took it.
 
     The baseline target is the lesion with the highest SUVpeak; when tracking calls it
-    "disappeared" (not merged), the follow-up PERCIST SUVpeak (1 cm^3 sphere, centres within its
-    equivalent radius -- at least one voxel -- around its centroid mapped through the
-    registration) is measured there: PERCIST's measurability threshold applies to the baseline
-    only, so a target that fell below the segmentation threshold still has uptake a reader would
-    measure. The same sphere is scored by :func:`_site_significance`. Returns None when the
-    target was matched or merged, or without a follow-up SUV image.
+    "disappeared" (not merged), the follow-up PERCIST SUVpeak (1 cm^3 sphere) is measured at its
+    site: PERCIST's measurability threshold applies to the baseline only, so a target that fell
+    below the segmentation threshold still has uptake a reader would measure.
+
+    * The site is the target's own baseline voxels (``b_lab``) carried through the registration
+      onto the follow-up grid (:func:`_footprint_on`), so the sphere centres lie where the tumour
+      was, not in a structure beside it. Without baseline labels it is the sphere of the target's
+      equivalent radius (at least one voxel) around its mapped centroid.
+    * The site is judged per tissue (:func:`_site_parts`): its part in CT bone against bone, the
+      rest against soft tissue. A part whose z reaches ``k`` stands out; the residual is the
+      hottest such part (SUVpeak centres within it). When none stands out, the part with the
+      highest z is reported (it is not used). Measured on the twins: a presacral mass that had
+      displaced sacral marrow left normal marrow at its site; judged as one soft-tissue site it
+      scored z 21.7, its bone part scores z 1.4 against the marrow around it.
+
+    Returns None when the target was matched or merged, without a follow-up SUV image, or when
+    the site lies outside the follow-up image.
     """
     f_suv = getattr(fu, "suv", None)
     if not b_les or f_suv is None:
@@ -889,22 +933,32 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: A
     ch = next((c for c in changes if c.baseline_id is not None and int(c.baseline_id) == int(tgt.lesion_id)), None)
     if ch is None or ch.status != "disappeared" or any(fl.startswith(MERGED_INTO) for fl in ch.flags):
         return None
-    centre, r_eq = _mapped_site(tgt, None if reg is None else reg.baseline_to_followup)
-    mask = _sphere_mask(f_suv, centre, max(r_eq, float(max(f_suv.spacing))))
+    to_fu = None if reg is None else reg.baseline_to_followup
+    if b_lab is not None:
+        mask = _footprint_on(b_lab, int(tgt.lesion_id), f_suv, to_fu)
+    else:
+        centre, r_eq = _mapped_site(tgt, to_fu)
+        mask = _sphere_mask(f_suv, centre, max(r_eq, float(max(f_suv.spacing))))
     if mask is None:
         return None
-    z, tissue = _site_significance(f_suv, mask, getattr(fu, "labels", None), getattr(fu, "ct", None))
-    return _Residual(int(tgt.lesion_id), tgt.site, float(suv_peak_global(f_suv, mask)), z, tissue)
+    parts = [(float(suv_peak_global(f_suv, part)), z, tissue)
+             for part, z, tissue in _site_parts(f_suv, mask, getattr(fu, "labels", None), getattr(fu, "ct", None))]
+    standing = [p for p in parts if np.isfinite(p[1]) and p[1] >= k]
+    if standing:
+        peak, z, tissue = max(standing, key=lambda p: p[0])
+    else:
+        peak, z, tissue = max(parts, key=lambda p: p[1] if np.isfinite(p[1]) else -np.inf)
+    return _Residual(int(tgt.lesion_id), tgt.site, peak, z, tissue)
 
 
-def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tuple[float, str]:
-    """Significance z of a site's SUVmax against its own tissue's background and that tissue.
+def _site_parts(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> list[tuple[np.ndarray, float, str]]:
+    """A site split by tissue class, each part with its significance z and its tissue.
 
-    :func:`theranostix.pet.segmentation.lesion_local_significance` with the site as the lesion:
-    the background is the shell 10-20 mm around it, without the segmented lesions (``labels``, on
-    the PET grid) and in the site's tissue class -- CT bone (:class:`PetCtAnatomy`) when the site
-    lies mostly in bone, soft tissue otherwise. Without a CT (or a CT that cannot be used) the
-    shell takes every tissue, which the returned tissue text says.
+    :func:`theranostix.pet.segmentation.lesion_local_significance` with the part as the lesion:
+    z is the part's SUVmax over the shell 10-20 mm around it, in the part's tissue class (CT bone,
+    :class:`PetCtAnatomy`, for the part in bone; soft tissue for the rest), without the segmented
+    lesions (``labels``, on the PET grid). Without a CT (or a CT that cannot be used) the site is
+    one part and its shell takes every tissue, which the returned tissue text says.
     """
     lab = np.asarray(labels.array) if labels is not None else None
     excl = None if lab is None or lab.shape != site.shape else (lab > 0) & ~site
@@ -914,10 +968,15 @@ def _site_significance(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> tupl
             bone = PetCtAnatomy.build(suv, ct).bone
         except InvalidInputError as exc:
             tissue = f"all tissue (CT not usable: {exc.message})"
-    if bone is not None:
-        tissue = "bone" if bone[site].mean() >= 0.5 else "soft tissue"
-    z = lesion_local_significance(suv, site.astype(np.int32), tissue_mask=bone, exclude_mask=excl)
-    return float(z.get(1, float("nan"))), tissue
+    if bone is None:
+        parts = [(site, tissue)]
+    else:
+        parts = [(p, t) for p, t in ((site & bone, "bone"), (site & ~bone, "soft tissue")) if p.any()]
+    out = []
+    for part, t in parts:
+        z = lesion_local_significance(suv, part.astype(np.int32), tissue_mask=bone, exclude_mask=excl)
+        out.append((part, float(z.get(1, float("nan"))), t))
+    return out
 
 
 def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id: dict, f_by_id: dict,
