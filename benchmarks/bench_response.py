@@ -167,7 +167,9 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: code (14c642b, unchanged analysis code) at its start. "held-out 6" was fixed by the thirteenth
 #: session before it changed any analysis code, for that change; the fourteenth session ran it once on
 #: its final code (42ab404, the blood-pool fix). "held-out 7" was fixed by the fourteenth session after
-#: its last code change, for the next session's code. Seeds are taken in order from a start seed,
+#: its last code change, for the next session's code; the fifteenth session ran it once on its final
+#: code (8f88471, the PERCIST residual site). "held-out 8" was fixed by the fifteenth session after its
+#: last code change, for the next session's code. Seeds are taken in order from a start seed,
 #: cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
@@ -179,11 +181,13 @@ PSMA_HELDOUT4_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED = 7000, 7400
 PSMA_HELDOUT5_FIRST_SEED, FDG_HELDOUT5_FIRST_SEED = 9000, 9400
 PSMA_HELDOUT6_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED = 11000, 11400
 PSMA_HELDOUT7_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED = 13000, 13400
+PSMA_HELDOUT8_FIRST_SEED, FDG_HELDOUT8_FIRST_SEED = 15000, 15400
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
                                           ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
                                           ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N),
-                                          ("held-out 6", HELDOUT_N), ("held-out 7", HELDOUT_N))
+                                          ("held-out 6", HELDOUT_N), ("held-out 7", HELDOUT_N),
+                                          ("held-out 8", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -952,10 +956,11 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
     firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
                PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED,
-               PSMA_HELDOUT7_FIRST_SEED)
+               PSMA_HELDOUT7_FIRST_SEED, PSMA_HELDOUT8_FIRST_SEED)
               if tracer == "psma-ga68" else
               (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED,
-               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED))
+               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED,
+               FDG_HELDOUT8_FIRST_SEED))
     src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
@@ -1494,11 +1499,15 @@ def write_doc_v2() -> None:
             "5 was unbiased for that revision**. **Held-out 6** (PSMA from 11000, FDG "
             "from 11400, fdg-bulky 820-859) was fixed in the thirteenth session before it tried any analysis "
             "change; the **fourteenth session** ran it once on its final code (42ab404: the blood-pool cylinder "
-            "of a user aorta mask in the thoracic aorta, not an iliac artery) and changed nothing after: **held-out "
-            "6 is the unbiased estimate of this revision for both tracers** (the fix changes none of its "
-            "categories: re-assessed with the old code's blood pool, all 120 are identical). The rows of the "
-            "earlier sets are from the earlier code. **Held-out 7** (PSMA from 13000, FDG from 13400, fdg-bulky "
-            "860-899) is fixed for the next change; it has not been run. Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
+            "of a user aorta mask in the thoracic aorta, not an iliac artery) and changed nothing after (the fix "
+            "changes none of its categories: re-assessed with the old code's blood pool, all 120 are identical). "
+            "**Held-out 7** (PSMA from 13000, FDG from 13400, fdg-bulky 860-899) was fixed at the end of the "
+            "fourteenth session; the **fifteenth session** ran it once on its final code (8f88471: the PERCIST "
+            "residual at the baseline target's own voxels, judged per tissue) and changed nothing after: "
+            "**held-out 7 is the unbiased estimate of this revision** (the change moves none of its residual "
+            "decisions). The rows of the earlier sets are from the earlier code. **Held-out 8** (PSMA from "
+            "15000, FDG from 15400, fdg-bulky 900-939) is fixed for the next change; it has not been run. "
+            "Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
             "vs object truth | lesion matching >= 6 mm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
