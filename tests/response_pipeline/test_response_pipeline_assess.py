@@ -45,11 +45,22 @@ def test_recip_lesions_the_category_rests_on_are_flagged(make):
     b = make.analysis([make.lesion(1, (0, 0, 0), 15.0, 20.0), make.lesion(2, (100, 0, 0), 5.0, 10.0)])
     fu = make.analysis([make.lesion(1, (0, 0, 0), 7.0, 14.0), make.lesion(2, (100, 0, 0), 3.0, 8.0),
                         make.lesion(3, (0, 150, 0), 6.0, 1.2, site="mediastinal")], days=60)
-    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    fa = assess_response(b, [fu], criteria=["recip"], recip_volume="segmented").followups[0]
     assert fa.category("recip") == "SD" and fa.n_new_lesions == 0
     dep = fa.values["recip_single_lesion_dependence"]
     assert [(d["followup_id"], d["category_without"]) for d in dep] == [(3, "PR")]
     assert any("rests on single lesions" in f and "follow-up lesion 3 (mediastinal" in f for f in fa.flags)
+    # by default the region below the blood pool is not PSMA-positive disease: left out of the
+    # follow-up TTV (20 -> 10 mL, PR), said in a flag with the category every region gives
+    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    assert fa.category("recip") == "PR"
+    assert fa.values["recip_tv_ml"] == {"baseline": pytest.approx(20.0), "followup": pytest.approx(10.0)}
+    assert fa.values["followup_tv_ml"] == pytest.approx(16.0)  # the segmented total is still reported
+    assert [(d["side"], d["lesion_id"]) for d in fa.values["recip_left_out"]] == [("followup", 3)]
+    assert fa.values["recip_category_all_segmented"] == "SD"
+    assert any("left out followup lesion 3 (mediastinal, 6.00 mL)" in f and "every segmented lesion: SD" in f
+               for f in fa.flags)
+    assert fa.values["recip_single_lesion_dependence"] == []  # -50 %: no single lesion decides PR
     # a clear response rests on no single lesion
     fa = assess_response(_base(make), [make.analysis([make.lesion(1, (0, 0, 0), 4.0, 12.0),
                                                       make.lesion(2, (100, 0, 0), 2.0, 6.0)], days=60)],
@@ -262,6 +273,32 @@ def test_percist_tlg_compares_lesions_segmented_on_both_scans(make):
     v3 = assess_response(b2, [fu3], criteria=["percist"]).followups[0].values
     assert v3["tlg_left_out_baseline_ids"] == []
     assert v3["baseline_tlg"] == pytest.approx(343.0 * f, rel=1e-4)
+
+
+def test_recip_ttv_compares_the_same_disease_on_both_scans(make):
+    # complete response of both lesions; a 0.7 mL follow-up region (rib) whose uptake was already
+    # there at baseline (9 >= 0.6 x 12) is segmented on the follow-up only: not a residual
+    b = _base(make, suv=_suv_image(hot_at=(60.0, 60.0, 0.0)))
+    fu = make.analysis([make.lesion(3, (60.0, 60.0, 0.0), 0.7, 12.0, site="rib")], days=60)
+    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    assert fa.n_new_lesions == 0 and fa.category("recip") == "CR"
+    assert fa.values["recip_tv_ml"]["followup"] == 0.0
+    assert fa.values["recip_category_all_segmented"] == "PR"
+    assert assess_response(b, [fu], criteria=["recip"],
+                           recip_volume="segmented").followups[0].category("recip") == "PR"
+    # the mirror: baseline lesion 3 (20 mL) is not segmented on the follow-up although its uptake
+    # is still there: left out of the baseline TTV (10 -> 10 mL, SD), not a -67 % "response"
+    b2 = make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0), make.lesion(3, (60.0, 60.0, 0.0), 20.0, 12.0, site="rib")])
+    kept = [make.lesion(1, (0, 0, 0), 10.0, 20.0)]
+    fa2 = assess_response(b2, [make.analysis(kept, days=60, suv=_suv_image(hot_at=(60.0, 60.0, 0.0)))],
+                          criteria=["recip"]).followups[0]
+    assert fa2.category("recip") == "SD"
+    assert [(d["side"], d["lesion_id"]) for d in fa2.values["recip_left_out"]] == [("baseline", 3)]
+    # ... while a lesion that really resolved (cold follow-up site) counts: 30 -> 10 mL, PR
+    fa3 = assess_response(b2, [make.analysis(kept, days=60, suv=_suv_image())], criteria=["recip"]).followups[0]
+    assert fa3.category("recip") == "PR" and fa3.values["recip_left_out"] == []
+    with pytest.raises(InvalidInputError, match="recip_volume"):
+        assess_response(b, [fu], recip_volume="all")
 
 
 def test_residual_uptake_at_an_unsegmented_baseline_target_is_measured(make):

@@ -107,6 +107,8 @@ NEW_LESION_MARGIN_MM = 4.0
 NEW_LESION_LOOKBACKS: tuple[str, ...] = ("footprint", "sphere")
 #: References a new lesion's SUVmax may be required to reach (``new_lesion_min_uptake``).
 NEW_LESION_UPTAKE_REFERENCES: tuple[str, ...] = ("blood_pool", "liver", "none")
+#: Which lesions RECIP's total tumour volumes add up (``recip_volume`` of :func:`assess_response`).
+RECIP_VOLUME_MODES: tuple[str, ...] = ("comparable", "segmented")
 #: Weight changes above this fraction are flagged (SUV normalisation changes with weight).
 FLAG_WEIGHT_REL_DIFF = 0.10
 #: What PERCIST does with uptake at the site of a baseline target that no follow-up lesion took
@@ -416,6 +418,7 @@ def assess_response(
     follow_reference: Literal["carried", "automatic"] = "carried",
     residual_target: Literal["measure", "flag"] = "measure",
     residual_significance_k: float = RESIDUAL_SIGNIFICANCE_K,
+    recip_volume: Literal["comparable", "segmented"] = "comparable",
 ) -> ResponseAssessment:
     """Assess every follow-up PET analysis against the baseline analysis.
 
@@ -496,6 +499,20 @@ def assess_response(
         only (hot normal tissue, e.g. red marrow). With ``"flag"`` the category uses the segmented
         lesions only and a residual at or above the liver is flagged for review (the behaviour
         before 2026-11-24).
+    recip_volume
+        Which lesions RECIP's total tumour volumes (TTV) add up. ``"comparable"`` (default since
+        2026-11-25) compares the same disease on both scans: left out are the lesions segmented on
+        one scan only although their uptake is on both (the look-back found a "new" follow-up
+        lesion's uptake already at baseline; a "disappeared" baseline lesion's uptake is still at
+        the follow-up -- the same lesions PERCIST's TLG comparison leaves out, see
+        :func:`_one_sided_segmentations`) and the "new" follow-up regions below the new-lesion
+        uptake reference (not PSMA-positive: RECIP's TTV is the PSMA-positive volume). Split pieces
+        of a matched lesion always count. Both TTVs, the ids left out and the category with every
+        segmented lesion are in ``values`` and, when the categories differ, in a flag.
+        ``"segmented"``: every segmented lesion (the behaviour before). Measured on 120 PSMA twin
+        pairs (benchmarks/bench_response_notes.md): a 0.70 mL marrow region present on both scans
+        but segmented on the follow-up only read a complete response PR, and a prostate region
+        segmented at follow-up only made a +22 % TTV "rise" that read SD as PD.
 
     Raises
     ------
@@ -525,6 +542,9 @@ def assess_response(
     if not (isinstance(residual_significance_k, (int, float)) and residual_significance_k > 0):
         raise InvalidInputError(f"residual_significance_k {residual_significance_k!r} is not a number > 0",
                                 where="residual_significance_k", fix="give a significance in noise SDs, e.g. 5")
+    if recip_volume not in RECIP_VOLUME_MODES:
+        raise InvalidInputError(f"unknown recip_volume {recip_volume!r}", where="recip_volume",
+                                fix="use " + " or ".join(RECIP_VOLUME_MODES))
     if new_lesion_lookback not in NEW_LESION_LOOKBACKS:
         raise InvalidInputError(f"unknown new_lesion_lookback {new_lesion_lookback!r}",
                                 where="new_lesion_lookback", fix="use " + " or ".join(NEW_LESION_LOOKBACKS))
@@ -542,7 +562,7 @@ def assess_response(
         "new_lesion_min_uptake": new_lesion_min_uptake, "new_lesion_lookback": new_lesion_lookback,
         "registration_options": registration_options or {}, "follow_reference": follow_reference,
         "residual_target": residual_target, "residual_significance_k": residual_significance_k,
-        "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
+        "recip_volume": recip_volume, "sul": "SUVbw x LBM(Janmahasatian 2005) / weight"})
     tracer = str(baseline.tracer)
     if "percist" in crit and not _is_fdg(tracer):
         prov.warn(f"PERCIST 1.0 is defined for FDG; computed here on {tracer} (exploratory)")
@@ -673,9 +693,11 @@ def assess_response(
                     flags.append("new-lesion look-back: no label maps on a common grid for follow-up lesion(s) "
                                  f"{', '.join(map(str, on_sphere))}; the baseline was read in a sphere "
                                  f"(equivalent radius + {NEW_LESION_MARGIN_MM:g} mm) around the site instead")
-        tlg_skip_b, tlg_skip_f = (_one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
-                                                           new_lesion_baseline_fraction)
-                                  if "percist" in crit else (set(), set()))
+        comparable_tv = "recip" in crit and recip_volume == "comparable"
+        one_sided_b, one_sided_f = (_one_sided_segmentations(changes, b_by_id, getattr(fu, "suv", None), reg,
+                                                             new_lesion_baseline_fraction)
+                                    if "percist" in crit or comparable_tv else (set(), set()))
+        below_reference: set[int] = set()
         if new_lesion_min_uptake != "none":
             ref = _region(fu, new_lesion_min_uptake)
             if ref is None:
@@ -685,6 +707,8 @@ def assess_response(
             else:
                 for c in changes:
                     if c.status == "new" and c.suv_max_followup is not None and c.suv_max_followup < float(ref["mean"]):
+                        if c.followup_id is not None and not any(fl.startswith(SPLIT_FROM) for fl in c.flags):
+                            below_reference.add(int(c.followup_id))
                         c.flags.append(f"SUVmax {c.suv_max_followup:.2f} below the {new_lesion_min_uptake} "
                                        f"SUVmean {float(ref['mean']):.2f}: not counted as new")
         new_ids = [c.followup_id for c in changes
@@ -705,19 +729,20 @@ def assess_response(
         # ---- criteria
         results: dict[str, CriterionResult] = {}
         if "recip" in crit:
+            left_b, left_f = ((one_sided_b, one_sided_f | below_reference) if comparable_tv else (set(), set()))
+            tv = _recip_volumes(b_burden, f_burden, b_by_id, f_by_id, left_b, left_f, values)
             try:
-                results["recip"] = recip(float(b_burden.total_volume_ml), float(f_burden.total_volume_ml),
-                                         n_new, **opts.get("recip", {}))
+                results["recip"] = recip(tv[0], tv[1], n_new, **opts.get("recip", {}))
             except InvalidInputError as exc:
                 results["recip"] = _ne("RECIP 1.0", f"RECIP not evaluable: {exc.message}")
             else:
-                _recip_review(results["recip"], changes, b_by_id, f_by_id, set(new_ids),
-                              (float(b_burden.total_volume_ml), float(f_burden.total_volume_ml)), values,
-                              opts.get("recip", {}))
+                _recip_left_out_flag(results["recip"], values, n_new, opts.get("recip", {}))
+                _recip_review(results["recip"], changes, b_by_id, f_by_id, set(new_ids), tv, values,
+                              opts.get("recip", {}), left_out=(left_b, left_f))
         if "percist" in crit:
             results["percist"] = _percist_from(baseline, fu, n_new, percist_on_incomparable,
                                                opts.get("percist", {}), values, ref_override,
-                                               tlg_skip=(tlg_skip_b, tlg_skip_f),
+                                               tlg_skip=(one_sided_b, one_sided_f),
                                                residual=_residual_at_baseline_target(
                                                    b_les, changes, fu, reg, b_lab,
                                                    k=float(residual_significance_k)),
@@ -800,8 +825,8 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     split pieces of a matched lesion). Baseline side, the mirror check: a "disappeared" lesion
     (not merged) where the follow-up SUVmax within its equivalent radius + ``NEW_LESION_MARGIN_MM``
     (mapped through the registration) is at least ``fraction`` x its baseline SUVmax; such lesions
-    are flagged. Both are left out of PERCIST's TLG comparison, which then compares the same
-    lesions on both scans plus the truly new and truly resolved ones: a lesion near the
+    are flagged. Both are left out of PERCIST's TLG comparison and RECIP's TTVs (``recip_volume``),
+    which then compare the same lesions on both scans plus the truly new and truly resolved ones: a lesion near the
     segmentation threshold that is segmented on one scan only is not a change in the extent of
     disease (measured: one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose
     56 %, benchmarks/bench_response_notes.md).
@@ -820,7 +845,7 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
         fmax = _max_at_site(bl, f_suv, None if reg is None else reg.baseline_to_followup)
         if fmax is not None and bl.suv_max > 0 and fmax >= fraction * bl.suv_max:
             c.flags.append(f"uptake still at follow-up (SUVmax {fmax:.2f} there vs {bl.suv_max:.2f}, "
-                           f">= {fraction:g}x): left out of the PERCIST TLG comparison")
+                           f">= {fraction:g}x): left out of the TLG / TTV comparison")
             skip_b.add(int(c.baseline_id))
     return skip_b, skip_f
 
@@ -981,13 +1006,16 @@ def _site_parts(suv: Any, site: np.ndarray, labels: Any, ct: Any) -> list[tuple[
 
 def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id: dict, f_by_id: dict,
                   new_ids: set[int], tv_ml: tuple[float, float], values: dict[str, Any],
-                  options: dict) -> None:
+                  options: dict, left_out: tuple[set[int], set[int]] = (set(), set())) -> None:
     """Leave-one-lesion-out check of a RECIP result (``recip_single_lesion_dependence``): the
-    lesions the category rests on go to ``values["recip_single_lesion_dependence"]`` and a flag."""
+    lesions the category rests on go to ``values["recip_single_lesion_dependence"]`` and a flag.
+    Lesions left out of the TTVs (``left_out``: baseline ids, follow-up ids) count as absent."""
     tracks, rows = [], []
     for c in changes:
-        b = b_by_id.get(c.baseline_id) if c.baseline_id is not None else None
-        f = f_by_id.get(c.followup_id) if c.followup_id is not None else None
+        b = b_by_id.get(c.baseline_id) if c.baseline_id is not None and c.baseline_id not in left_out[0] else None
+        f = f_by_id.get(c.followup_id) if c.followup_id is not None and c.followup_id not in left_out[1] else None
+        if b is None and f is None:
+            continue
         tracks.append((0.0 if b is None else float(b.volume_ml), 0.0 if f is None else float(f.volume_ml),
                        c.followup_id is not None and int(c.followup_id) in new_ids))
         rows.append((c, b, f))
@@ -1005,6 +1033,37 @@ def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id
             (f"follow-up lesion {d['followup_id']}" if d["followup_id"] is not None else f"baseline lesion {d['baseline_id']}")
             + f" ({d['site'] or 'site unknown'}, {d['baseline_volume_ml']:.2f} -> {d['followup_volume_ml']:.2f} mL)"
             + f" -> {d['category_without']}" for d in out]))
+
+
+def _recip_volumes(b_burden: Any, f_burden: Any, b_by_id: dict[int, Any], f_by_id: dict[int, Any],
+                   left_b: set[int], left_f: set[int], values: dict[str, Any]) -> tuple[float, float]:
+    """RECIP's baseline and follow-up TTV (mL): the segmented totals less the lesions left out
+    (see ``recip_volume`` of :func:`assess_response`). Records ``values["recip_tv_ml"]`` and the
+    lesions left out (``values["recip_left_out"]``: side, id, site, volume, the lesion's flag)."""
+    out, tv = [], []
+    for side, burden, by_id, left in (("baseline", b_burden, b_by_id, left_b), ("followup", f_burden, f_by_id, left_f)):
+        gone = [by_id[i] for i in sorted(left) if i in by_id]
+        tv.append(max(0.0, float(burden.total_volume_ml) - sum(float(x.volume_ml) for x in gone)))
+        out += [{"side": side, "lesion_id": int(x.lesion_id), "site": x.site, "volume_ml": float(x.volume_ml)}
+                for x in gone]
+    values["recip_tv_ml"] = {"baseline": tv[0], "followup": tv[1]}
+    values["recip_left_out"] = out
+    return tv[0], tv[1]
+
+
+def _recip_left_out_flag(res: CriterionResult, values: dict[str, Any], n_new: int, options: dict) -> None:
+    """Flag the lesions left out of RECIP's TTVs, with the category every segmented lesion gives
+    when it differs (``values["recip_category_all_segmented"]``)."""
+    gone = values.get("recip_left_out") or []
+    if not gone:
+        return
+    every = recip(float(values["baseline_tv_ml"]), float(values["followup_tv_ml"]), n_new, **options).category
+    values["recip_category_all_segmented"] = every
+    text = "; ".join(f"{d['side']} lesion {d['lesion_id']} ({d['site'] or 'site unknown'}, {d['volume_ml']:.2f} mL)"
+                     for d in gone)
+    res.flags.append(f"TTV compares the same disease on both scans: left out {text} (segmented on one scan "
+                     "only although the uptake is on both, or a new region below the uptake reference)"
+                     + ("" if every == res.category else f"; with every segmented lesion: {every}"))
 
 
 def _nontarget_increases(changes: Sequence[LesionChange], b_les: list, fb: float, ff: float,
