@@ -88,3 +88,22 @@ def test_respond_residual_target_option(make, tmp_path, cli):
     code, _, err = cli(args + ["--out", str(tmp_path / "o3"), "--residual-target", "ignore"])
     assert code == 2 and "--residual-target" in err
     assert not (tmp_path / "o3").exists()
+
+
+def test_respond_recip_volume_option(make, tmp_path, cli):
+    # complete response plus a follow-up region below the blood pool (SUVmax 1.2 < 1.5): not
+    # PSMA-positive disease, so by default it leaves the follow-up TTV (CR); with every segmented
+    # lesion it keeps the TTV above 0 (PR)
+    write_analysis(make.analysis([make.lesion(1, (0, 0, 0), 10.0, 20.0)]), tmp_path / "base")
+    write_analysis(make.analysis([make.lesion(2, (60, 60, 0), 0.7, 1.2, site="mediastinal")], days=60),
+                   tmp_path / "fu")
+    args = ["respond", str(tmp_path / "base"), str(tmp_path / "fu"), "--criteria", "recip", "--json"]
+    cats = {}
+    for mode in ("comparable", "segmented"):
+        code, stdout, err = cli(args + ["--out", str(tmp_path / mode), "--recip-volume", mode])
+        assert code == 0, err
+        cats[mode] = json.loads(stdout)["assessment"]["followups"][0]["criteria"]["recip"]["category"]
+    assert cats == {"comparable": "CR", "segmented": "PR"}
+    code, _, err = cli(args + ["--out", str(tmp_path / "o3"), "--recip-volume", "all"])
+    assert code == 2 and "--recip-volume" in err
+    assert not (tmp_path / "o3").exists()

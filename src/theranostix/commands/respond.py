@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
             help="PERCIST, when no follow-up lesion took the baseline target: measure (default: uptake "
                  "at its site that stands out of its own tissue by >= 5 noise SDs is the follow-up "
                  "target) or flag (category from the segmented lesions, the site flagged for review)."),
+        recip_volume: str = typer.Option(
+            "comparable", "--recip-volume",
+            help="Which lesions RECIP's total tumour volumes add up: comparable (default: not the "
+                 "lesions segmented on one scan only although their uptake is on both, nor new regions "
+                 "below the uptake reference) or segmented (every segmented lesion)."),
         json_out: bool = JsonOption,
     ) -> None:
         """Response of follow-up PET studies against baseline (RECIP 1.0, PERCIST 1.0, PPP)."""
@@ -92,6 +97,7 @@ def register(app: typer.Typer) -> None:
         from theranostix.response.pipeline import (
             NEW_LESION_LOOKBACKS,
             NEW_LESION_UPTAKE_REFERENCES,
+            RECIP_VOLUME_MODES,
             RESIDUAL_TARGET_MODES,
             assess_response,
         )
@@ -100,16 +106,12 @@ def register(app: typer.Typer) -> None:
         if len(inputs) < 2:
             raise InvalidInputError("need a BASELINE and at least one FOLLOWUP folder", where="inputs")
         crit = [c.strip().lower() for c in criteria.split(",") if c.strip()]
-        if new_lesion_uptake not in NEW_LESION_UPTAKE_REFERENCES:  # before any input is read
-            raise InvalidInputError(f"unknown --new-lesion-uptake {new_lesion_uptake!r}",
-                                    where="--new-lesion-uptake",
-                                    fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
-        if new_lesion_lookback not in NEW_LESION_LOOKBACKS:
-            raise InvalidInputError(f"unknown --new-lesion-lookback {new_lesion_lookback!r}",
-                                    where="--new-lesion-lookback", fix="use " + " or ".join(NEW_LESION_LOOKBACKS))
-        if residual_target not in RESIDUAL_TARGET_MODES:
-            raise InvalidInputError(f"unknown --residual-target {residual_target!r}", where="--residual-target",
-                                    fix="use " + " or ".join(RESIDUAL_TARGET_MODES))
+        for option, value, allowed in (("--new-lesion-uptake", new_lesion_uptake, NEW_LESION_UPTAKE_REFERENCES),
+                                       ("--new-lesion-lookback", new_lesion_lookback, NEW_LESION_LOOKBACKS),
+                                       ("--residual-target", residual_target, RESIDUAL_TARGET_MODES),
+                                       ("--recip-volume", recip_volume, RECIP_VOLUME_MODES)):
+            if value not in allowed:  # before any input is read
+                raise InvalidInputError(f"unknown {option} {value!r}", where=option, fix="use " + ", ".join(allowed))
         if out.exists() and not out.is_dir():
             raise InvalidInputError("output path exists and is not a folder", where=out)
         analyses = [load_analysis(p, tracer) for p in inputs]
@@ -118,7 +120,8 @@ def register(app: typer.Typer) -> None:
                               psa_progression=psa_progression, confirmed_within_3_months=confirmed,
                               new_lesion_min_uptake=new_lesion_uptake,  # type: ignore[arg-type]
                               new_lesion_lookback=new_lesion_lookback,  # type: ignore[arg-type]
-                              residual_target=residual_target)  # type: ignore[arg-type]
+                              residual_target=residual_target,  # type: ignore[arg-type]
+                              recip_volume=recip_volume)  # type: ignore[arg-type]
         tl = build_timeline(analyses[0], followups=analyses[1:], assessment=res)
         doc = {"assessment": res.model_dump(mode="json"), "timeline": tl.model_dump(mode="json"),
                "inputs": ["baseline"] + [f"follow-up {i}" for i in range(1, len(inputs))]}
