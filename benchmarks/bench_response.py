@@ -169,7 +169,9 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: its final code (42ab404, the blood-pool fix). "held-out 7" was fixed by the fourteenth session after
 #: its last code change, for the next session's code; the fifteenth session ran it once on its final
 #: code (8f88471, the PERCIST residual site). "held-out 8" was fixed by the fifteenth session after its
-#: last code change, for the next session's code. Seeds are taken in order from a start seed,
+#: last code change, for the next session's code; the sixteenth session ran it once on its final code
+#: (b40e326, RECIP's TTVs compare the same disease). "held-out 9" was fixed by the sixteenth session
+#: after its last code change, for the next session's code. Seeds are taken in order from a start seed,
 #: cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
@@ -182,12 +184,13 @@ PSMA_HELDOUT5_FIRST_SEED, FDG_HELDOUT5_FIRST_SEED = 9000, 9400
 PSMA_HELDOUT6_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED = 11000, 11400
 PSMA_HELDOUT7_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED = 13000, 13400
 PSMA_HELDOUT8_FIRST_SEED, FDG_HELDOUT8_FIRST_SEED = 15000, 15400
+PSMA_HELDOUT9_FIRST_SEED, FDG_HELDOUT9_FIRST_SEED = 17000, 17400
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
                                           ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
                                           ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N),
                                           ("held-out 6", HELDOUT_N), ("held-out 7", HELDOUT_N),
-                                          ("held-out 8", HELDOUT_N))
+                                          ("held-out 8", HELDOUT_N), ("held-out 9", HELDOUT_N))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -959,11 +962,11 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
     firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
                PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED,
-               PSMA_HELDOUT7_FIRST_SEED, PSMA_HELDOUT8_FIRST_SEED)
+               PSMA_HELDOUT7_FIRST_SEED, PSMA_HELDOUT8_FIRST_SEED, PSMA_HELDOUT9_FIRST_SEED)
               if tracer == "psma-ga68" else
               (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED,
                FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED,
-               FDG_HELDOUT8_FIRST_SEED))
+               FDG_HELDOUT8_FIRST_SEED, FDG_HELDOUT9_FIRST_SEED))
     src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
@@ -1507,9 +1510,14 @@ def write_doc_v2() -> None:
             "**Held-out 7** (PSMA from 13000, FDG from 13400, fdg-bulky 860-899) was fixed at the end of the "
             "fourteenth session; the **fifteenth session** ran it once on its final code (8f88471: the PERCIST "
             "residual at the baseline target's own voxels, judged per tissue) and changed nothing after: "
-            "**held-out 7 is the unbiased estimate of this revision** (the change moves none of its residual "
-            "decisions). The rows of the earlier sets are from the earlier code. **Held-out 8** (PSMA from "
-            "15000, FDG from 15400, fdg-bulky 900-939) is fixed for the next change; it has not been run. "
+            "held-out 7 was unbiased for that revision (the change moves none of its residual decisions). "
+            "**Held-out 8** (PSMA from 15000, FDG from 15400, fdg-bulky 900-939) was fixed at the end of the "
+            "fifteenth session; the **sixteenth session** ran it once on its final code (b40e326: RECIP's TTVs "
+            "leave out the lesions segmented on one scan only although their uptake is on both) and changed "
+            "nothing after: **held-out 8 is the unbiased estimate of this revision** (the change moves two of its "
+            "RECIP categories: one gained, one lost). The rows of the earlier sets are from the earlier code. "
+            "**Held-out 9** (PSMA from 17000, FDG from 17400, fdg-bulky 940-979) is fixed for the next change; "
+            "it has not been run. "
             "Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "
