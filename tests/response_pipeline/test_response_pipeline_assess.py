@@ -58,8 +58,8 @@ def test_recip_lesions_the_category_rests_on_are_flagged(make):
     assert fa.values["followup_tv_ml"] == pytest.approx(16.0)  # the segmented total is still reported
     assert [(d["side"], d["lesion_id"]) for d in fa.values["recip_left_out"]] == [("followup", 3)]
     assert fa.values["recip_category_all_segmented"] == "SD"
-    assert any("left out followup lesion 3 (mediastinal, 6.00 mL)" in f and "every segmented lesion: SD" in f
-               for f in fa.flags)
+    assert any("left out followup lesion 3 (mediastinal, 6.00 mL, below the uptake reference)" in f
+               and "every segmented lesion: SD" in f for f in fa.flags)
     assert fa.values["recip_single_lesion_dependence"] == []  # -50 %: no single lesion decides PR
     # a clear response rests on no single lesion
     fa = assess_response(_base(make), [make.analysis([make.lesion(1, (0, 0, 0), 4.0, 12.0),
@@ -293,7 +293,8 @@ def test_recip_ttv_compares_the_same_disease_on_both_scans(make):
     fa2 = assess_response(b2, [make.analysis(kept, days=60, suv=_suv_image(hot_at=(60.0, 60.0, 0.0)))],
                           criteria=["recip"]).followups[0]
     assert fa2.category("recip") == "SD"
-    assert [(d["side"], d["lesion_id"]) for d in fa2.values["recip_left_out"]] == [("baseline", 3)]
+    left = [(d["side"], d["lesion_id"], d["why"]) for d in fa2.values["recip_left_out"]]
+    assert left == [("baseline", 3, "one-sided")]
     # ... while a lesion that really resolved (cold follow-up site) counts: 30 -> 10 mL, PR
     fa3 = assess_response(b2, [make.analysis(kept, days=60, suv=_suv_image())], criteria=["recip"]).followups[0]
     assert fa3.category("recip") == "PR" and fa3.values["recip_left_out"] == []

@@ -730,7 +730,7 @@ def assess_response(
         results: dict[str, CriterionResult] = {}
         if "recip" in crit:
             left_b, left_f = ((one_sided_b, one_sided_f | below_reference) if comparable_tv else (set(), set()))
-            tv = _recip_volumes(b_burden, f_burden, b_by_id, f_by_id, left_b, left_f, values)
+            tv = _recip_volumes(b_burden, f_burden, b_by_id, f_by_id, left_b, left_f, below_reference, values)
             try:
                 results["recip"] = recip(tv[0], tv[1], n_new, **opts.get("recip", {}))
             except InvalidInputError as exc:
@@ -825,10 +825,10 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     split pieces of a matched lesion). Baseline side, the mirror check: a "disappeared" lesion
     (not merged) where the follow-up SUVmax within its equivalent radius + ``NEW_LESION_MARGIN_MM``
     (mapped through the registration) is at least ``fraction`` x its baseline SUVmax; such lesions
-    are flagged. Both are left out of PERCIST's TLG comparison and RECIP's TTVs (``recip_volume``),
-    which then compare the same lesions on both scans plus the truly new and truly resolved ones: a lesion near the
-    segmentation threshold that is segmented on one scan only is not a change in the extent of
-    disease (measured: one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose
+    are flagged. Both are left out of PERCIST's TLG comparison and RECIP's TTVs
+    (``recip_volume``), which then compare the same lesions on both scans plus the truly new and
+    truly resolved ones: a lesion near the segmentation threshold that is segmented on one scan
+    only is not a change in the extent of disease (measured: one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose
     56 %, benchmarks/bench_response_notes.md).
     """
     skip_f = {int(c.followup_id) for c in changes
@@ -1036,16 +1036,20 @@ def _recip_review(res: CriterionResult, changes: Sequence[LesionChange], b_by_id
 
 
 def _recip_volumes(b_burden: Any, f_burden: Any, b_by_id: dict[int, Any], f_by_id: dict[int, Any],
-                   left_b: set[int], left_f: set[int], values: dict[str, Any]) -> tuple[float, float]:
+                   left_b: set[int], left_f: set[int], below_reference: set[int],
+                   values: dict[str, Any]) -> tuple[float, float]:
     """RECIP's baseline and follow-up TTV (mL): the segmented totals less the lesions left out
     (see ``recip_volume`` of :func:`assess_response`). Records ``values["recip_tv_ml"]`` and the
-    lesions left out (``values["recip_left_out"]``: side, id, site, volume, the lesion's flag)."""
+    lesions left out (``values["recip_left_out"]``: side, id, site, volume and why: "one-sided"
+    -- segmented on one scan only although the uptake is on both -- or "below the uptake
+    reference", the follow-up ids in ``below_reference``)."""
     out, tv = [], []
     for side, burden, by_id, left in (("baseline", b_burden, b_by_id, left_b), ("followup", f_burden, f_by_id, left_f)):
         gone = [by_id[i] for i in sorted(left) if i in by_id]
         tv.append(max(0.0, float(burden.total_volume_ml) - sum(float(x.volume_ml) for x in gone)))
-        out += [{"side": side, "lesion_id": int(x.lesion_id), "site": x.site, "volume_ml": float(x.volume_ml)}
-                for x in gone]
+        out += [{"side": side, "lesion_id": int(x.lesion_id), "site": x.site, "volume_ml": float(x.volume_ml),
+                 "why": ("below the uptake reference" if side == "followup" and int(x.lesion_id) in below_reference
+                         else "one-sided")} for x in gone]
     values["recip_tv_ml"] = {"baseline": tv[0], "followup": tv[1]}
     values["recip_left_out"] = out
     return tv[0], tv[1]
@@ -1059,10 +1063,10 @@ def _recip_left_out_flag(res: CriterionResult, values: dict[str, Any], n_new: in
         return
     every = recip(float(values["baseline_tv_ml"]), float(values["followup_tv_ml"]), n_new, **options).category
     values["recip_category_all_segmented"] = every
-    text = "; ".join(f"{d['side']} lesion {d['lesion_id']} ({d['site'] or 'site unknown'}, {d['volume_ml']:.2f} mL)"
-                     for d in gone)
-    res.flags.append(f"TTV compares the same disease on both scans: left out {text} (segmented on one scan "
-                     "only although the uptake is on both, or a new region below the uptake reference)"
+    text = "; ".join(f"{d['side']} lesion {d['lesion_id']} ({d['site'] or 'site unknown'}, {d['volume_ml']:.2f} mL, "
+                     f"{d['why']})" for d in gone)
+    res.flags.append(f"TTV compares the same disease on both scans (one-sided: segmented on one scan only "
+                     f"although the uptake is on both): left out {text}"
                      + ("" if every == res.category else f"; with every segmented lesion: {every}"))
 
 
