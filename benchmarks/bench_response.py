@@ -176,21 +176,13 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
 DEVELOPMENT_N, HELDOUT_N = 20, 40
-PSMA_HELDOUT_FIRST_SEED, FDG_HELDOUT_FIRST_SEED = 1000, 1400
-PSMA_HELDOUT2_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED = 3000, 3400
-PSMA_HELDOUT3_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED = 5000, 5400
-PSMA_HELDOUT4_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED = 7000, 7400
-PSMA_HELDOUT5_FIRST_SEED, FDG_HELDOUT5_FIRST_SEED = 9000, 9400
-PSMA_HELDOUT6_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED = 11000, 11400
-PSMA_HELDOUT7_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED = 13000, 13400
-PSMA_HELDOUT8_FIRST_SEED, FDG_HELDOUT8_FIRST_SEED = 15000, 15400
-PSMA_HELDOUT9_FIRST_SEED, FDG_HELDOUT9_FIRST_SEED = 17000, 17400
+#: First seed of held-out 1, 2, ... per twin tracer (a new held-out set is one more seed here).
+HELDOUT_FIRST_SEEDS: dict[str, tuple[int, ...]] = {
+    "psma-ga68": (1000, 3000, 5000, 7000, 9000, 11000, 13000, 15000, 17000),
+    "fdg": (1400, 3400, 5400, 7400, 9400, 11400, 13400, 15400, 17400)}
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
-PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N), ("held-out 1", HELDOUT_N),
-                                          ("held-out 2", HELDOUT_N), ("held-out 3", HELDOUT_N),
-                                          ("held-out 4", HELDOUT_N), ("held-out 5", HELDOUT_N),
-                                          ("held-out 6", HELDOUT_N), ("held-out 7", HELDOUT_N),
-                                          ("held-out 8", HELDOUT_N), ("held-out 9", HELDOUT_N))
+PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N),) + tuple(
+    (f"held-out {i}", HELDOUT_N) for i in range(1, len(HELDOUT_FIRST_SEEDS["psma-ga68"]) + 1))
 
 
 def heldout_pairs(first_seed: int, n: int = HELDOUT_N) -> list[tuple[int, int]]:
@@ -960,14 +952,8 @@ def pairs_for(tracer: str) -> list[tuple[int, int, str]]:
     """Every pair of a set, the sets of :data:`PAIR_SETS` in order."""
     if tracer == "fdg-bulky":
         return [(sd, c, "bulky") for sd, c, _ in FDG_BULKY_PAIRS]
-    firsts = ((PSMA_HELDOUT_FIRST_SEED, PSMA_HELDOUT2_FIRST_SEED, PSMA_HELDOUT3_FIRST_SEED,
-               PSMA_HELDOUT4_FIRST_SEED, PSMA_HELDOUT5_FIRST_SEED, PSMA_HELDOUT6_FIRST_SEED,
-               PSMA_HELDOUT7_FIRST_SEED, PSMA_HELDOUT8_FIRST_SEED, PSMA_HELDOUT9_FIRST_SEED)
-              if tracer == "psma-ga68" else
-              (FDG_HELDOUT_FIRST_SEED, FDG_HELDOUT2_FIRST_SEED, FDG_HELDOUT3_FIRST_SEED, FDG_HELDOUT4_FIRST_SEED,
-               FDG_HELDOUT5_FIRST_SEED, FDG_HELDOUT6_FIRST_SEED, FDG_HELDOUT7_FIRST_SEED,
-               FDG_HELDOUT8_FIRST_SEED, FDG_HELDOUT9_FIRST_SEED))
-    src = (PAIRS if tracer == "psma-ga68" else FDG_PAIRS) + [p for f in firsts for p in heldout_pairs(f)]
+    src = ((PAIRS if tracer == "psma-ga68" else FDG_PAIRS)
+           + [p for f in HELDOUT_FIRST_SEEDS[tracer] for p in heldout_pairs(f)])
     return [(s, c, PATTERNS[i % len(PATTERNS)]) for i, (s, c) in enumerate(src)]
 
 

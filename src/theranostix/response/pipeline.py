@@ -828,8 +828,8 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     are flagged. Both are left out of PERCIST's TLG comparison and RECIP's TTVs
     (``recip_volume``), which then compare the same lesions on both scans plus the truly new and
     truly resolved ones: a lesion near the segmentation threshold that is segmented on one scan
-    only is not a change in the extent of disease (measured: one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose
-    56 %, benchmarks/bench_response_notes.md).
+    only is not a change in the extent of disease (measured: one such node made a +95 % TLG
+    "rise" on a twin pair whose true TLG rose 56 %, benchmarks/bench_response_notes.md).
     """
     skip_f = {int(c.followup_id) for c in changes
               if c.status == "new" and c.followup_id is not None
@@ -946,7 +946,7 @@ def _residual_at_baseline_target(b_les: list, changes: list[LesionChange], fu: A
       hottest such part (SUVpeak centres within it). When none stands out, the part with the
       highest z is reported (it is not used). Measured on the twins: a presacral mass that had
       displaced sacral marrow left normal marrow at its site; judged as one soft-tissue site it
-      scored z 21.7, its bone part scores z 1.4 against the marrow around it.
+      scored z 21.7 (its old sphere 21.4); its bone part scores z 1.4 against the marrow around it.
 
     Returns None when the target was matched or merged, without a follow-up SUV image, or when
     the site lies outside the follow-up image.
