@@ -123,7 +123,7 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
     tot = {k: [0, 0, 0, 0] for k in NEW_LESION_SETTINGS}  # exact, spurious (truth 0), missed (truth > 0), pairs
     for seed, cyc, pattern in pairs_for("psma-ga68"):
         d = WORK / f"twin_{seed}_{cyc}_{pattern}"
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSION}_psma-ga68_{seed}_{cyc}_{pattern}.json"
+        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS['psma-ga68']}_psma-ga68_{seed}_{cyc}_{pattern}.json"
         if not (d / ANALYSIS_CACHE[arm].format(tp="followup") / "analysis.json").is_file() or not it.is_file():
             continue
         n_true = json.loads(it.read_text())["n_new_visible"]
@@ -257,7 +257,17 @@ READER_SEED = 20261124
 #: v4 (2026-11-24, fifth session): visibility and the own-signal rule use each lesion's OWN signal
 #: (the lesion signal apportioned among the lesions by their analytic blurred-sphere profiles), so a
 #: small lesion beside a hotter one is not made visible by the neighbour's PSF tail.
-IMAGING_TRUTH_VERSION = 4
+#: v5 (2026-11-25, seventeenth session; FDG pairs): the reader's liver VOI no longer sits on a liver
+#: lesion (:func:`reader_liver_voi`). At v4 the 30 mm sphere went to the deepest point of the liver
+#: whatever lay there; on 20 of the 680 FDG pairs of the development set and held-outs 1-8 the
+#: noise-free liver "reference" then changed between the scans (ratio 0.68-1.23, a liver metastasis
+#: responding inside the VOI), and the reader called pairs NE on the liver check that the lesion-free
+#: liver passes. The PSMA imaging truths stay v4: their RECIP categories read no liver VOI (only
+#: the auxiliary ``avid`` flags do).
+IMAGING_TRUTH_VERSIONS: dict[str, int] = {"psma-ga68": 4, "fdg": 5, "fdg-bulky": 5}
+#: A truth lesion of either scan closer than this to the reader's liver sphere moves it (v5): two PSF
+#: FWHM, where the blurred edge of a lesion has fallen below 0.1 % of its contrast.
+READER_LIVER_LESION_MARGIN_MM = 10.0
 #: A pair is "decided" when the ideal reader gives its modal PERCIST category in at least this share
 #: of the noise realisations (reported beside the goal's all-pairs agreement, not instead of it).
 READER_DECIDED = 0.8
@@ -446,7 +456,10 @@ def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
     organs = np.rint(resample_to(an.labels, grid, interpolation="nearest").array).astype(np.int64)
     liver_ids = [i for i, n in an.names.items() if n == "liver"]
     liver = np.isin(organs, liver_ids)
-    placed = place_sphere(liver, grid, 30.0)
+    if IMAGING_TRUTH_VERSIONS[tracer] >= 5:
+        placed, voi_moved = reader_liver_voi(liver, grid, [m["disease"].labels, m["followup"].labels])
+    else:
+        placed, voi_moved = place_sphere(liver, grid, 30.0), False
     voi = placed[0]
     f_lbm = lbm_janmahasatian_kg(m["weight_kg"], m["height_m"] * 100.0, "M") / m["weight_kg"]
 
@@ -543,8 +556,8 @@ def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
         le["new"] = int(le["lesion_id"]) in new_ids
     sb, sf = scan(m["nf_b"], truth_b, "baseline"), scan(m["nf_f"], truth_f, "followup")
     bp = m["organ_suv_followup"].get("blood_pool")
-    out = {"tracer": tracer, "v": IMAGING_TRUTH_VERSION, "baseline": sb, "followup": sf,
-           "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]], "rose_k": ROSE_K,
+    out = {"tracer": tracer, "v": IMAGING_TRUTH_VERSIONS[tracer], "baseline": sb, "followup": sf,
+           "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]], "liver_voi_moved_off_lesion": voi_moved, "rose_k": ROSE_K,
            "rose_noise": "exact region-mean SD (smoothed white noise, sigma 1 voxel)", "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
            "blood_pool_suv_followup": bp}
     out.update(imaging_categories(out, "visible"))
@@ -558,6 +571,37 @@ def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
             mc_inputs, {"baseline": np.asarray(m["pet_b"].array, float),
                         "followup": np.asarray(m["pet_f"].array, float)}, out)
     return out
+
+
+def reader_liver_voi(liver: np.ndarray, grid, lesion_labels) -> tuple[tuple, bool]:
+    """The ideal reader's liver VOI (imaging truth v5): PERCIST's 30 mm sphere at the deepest point
+    of the true liver, as at v4, unless a truth lesion of either scan (``lesion_labels``: label
+    images on any grid) comes within :data:`READER_LIVER_LESION_MARGIN_MM` of it; then at the
+    deepest point of the liver less those lesions dilated by that margin (PERCIST: "normal" liver),
+    at the deepest point of the whole liver again when no sphere fits there.
+
+    Returns ``(place_sphere's (mask, centre, depth), moved)``: ``moved`` is True when the sphere
+    was moved, False when no lesion was near, None when one was but no sphere fits beside it. Only
+    pairs whose sphere lay near a lesion change, so the other pairs' v4 caches are what this rule
+    gives (:func:`migrate_imaging_truth_v5`).
+    """
+    from scipy import ndimage
+
+    from theranostix.core.resample import resample_to
+    from theranostix.pet.reference_regions import place_sphere
+
+    lesions = np.zeros(liver.shape, bool)
+    for lab in lesion_labels:
+        lesions |= np.rint(np.asarray(resample_to(lab, grid, interpolation="nearest").array)) > 0
+    placed = place_sphere(liver, grid, 30.0)
+    if not lesions.any():
+        return placed, False
+    spacing_kji = np.asarray(grid.spacing, float)[::-1]
+    near = ndimage.distance_transform_edt(~lesions, sampling=spacing_kji) <= READER_LIVER_LESION_MARGIN_MM
+    if not (near & placed[0]).any():
+        return placed, False
+    moved = place_sphere(liver & ~near, grid, 30.0)
+    return (moved, True) if moved is not None else (placed, None)
 
 
 def _correlated_noise_boxes(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -746,7 +790,7 @@ def organ_masks_on(labels_img, names: dict, grid, lesion_labels=None, lesion_hos
 
 
 def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
-    cache = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSION}_{tracer}_{seed}_{cycles}_{pattern}.json"
+    cache = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{seed}_{cycles}_{pattern}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     truth_doc = None
@@ -768,7 +812,7 @@ def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
 def _reader_acquired_cached(seed, cycles, pattern, tracer, model=None) -> dict:
     """The ideal reader of the acquired FDG images of a pair (:func:`reader_percist_acquired`),
     cached apart from the imaging truth (whose cached values it checks it reproduces)."""
-    cache = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSION}_{tracer}_{seed}_{cycles}_{pattern}.json"
+    cache = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{seed}_{cycles}_{pattern}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     if tracer == "psma-ga68":
@@ -783,7 +827,7 @@ def _reader_acquired_cached(seed, cycles, pattern, tracer, model=None) -> dict:
             if (it[k] != tr[k]) if isinstance(it[k], (str, int)) or it[k] is None or tr[k] is None \
                     else not math.isclose(it[k], tr[k], rel_tol=1e-6):
                 raise RuntimeError(f"pair {seed}: imaging truth {k} rebuilt as {tr[k]}, cached {it[k]}")
-    doc = dict(tr["reader_acquired"], v=IMAGING_TRUTH_VERSION)
+    doc = dict(tr["reader_acquired"], v=IMAGING_TRUTH_VERSIONS[tracer])
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=float))
     os.replace(tmp, cache)
@@ -1008,6 +1052,8 @@ def main_v2() -> None:
     ap.add_argument("--new-lesion-sensitivity", action="store_true")
     ap.add_argument("--fix-imaging-truth", action="store_true",
                     help="recompute PSMA imaging truths not built from the cached truth.json")
+    ap.add_argument("--migrate-imaging-truth", action="store_true",
+                    help="v4 -> v5 FDG imaging truths (the reader's liver VOI off lesions); --part splits it")
     ap.add_argument("--volume-check", action="store_true", help="PSMA-VOL deviation by lesion size (arm A caches)")
     ap.add_argument("--reader-acquired", action="store_true",
                     help="FDG: compute the ideal reader of the acquired images for the selected pairs")
@@ -1023,6 +1069,9 @@ def main_v2() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     if args.new_lesion_sensitivity:
         new_lesion_sensitivity(args.arm if args.arm != "truth" else "masks")
+    if args.migrate_imaging_truth:
+        migrate_imaging_truth_v5(part=tuple(int(x) for x in args.part.split("/")))
+        return
     if args.fix_imaging_truth:
         fix_imaging_truth()
         write_doc_v2()
@@ -1104,7 +1153,7 @@ def _rows(tracer: str, arm: str) -> list[dict]:
         if not f.is_file():
             continue
         r = json.loads(f.read_text())
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSION}_{tracer}_{s}_{c}_{p}.json"
+        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
         if not it.is_file():
             it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
         if "error" not in r and it.is_file():
@@ -1115,7 +1164,7 @@ def _rows(tracer: str, arm: str) -> list[dict]:
                 r["imaging"]["recip_positive"] = pos["recip"]
             if r["imaging"].get("reader"):
                 r["imaging"]["percist_reader"] = r["imaging"]["reader"]["percist"]
-            ra = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSION}_{tracer}_{s}_{c}_{p}.json"
+            ra = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
             if ra.is_file():
                 r["imaging"]["reader_acquired"] = json.loads(ra.read_text())
                 r["imaging"]["percist_acquired"] = r["imaging"]["reader_acquired"]["percist"]
@@ -1127,10 +1176,10 @@ def fix_imaging_truth(tracers=("psma-ga68", "fdg", "fdg-bulky")) -> None:
     """(Re)compute imaging-truth caches of an older version (PSMA: not built from the cached truth.json)."""
     todo = [(t, s, c, p) for t in tracers for s, c, p in pairs_for(t)]
     for tracer, s, c, p in todo:
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSION}_{tracer}_{s}_{c}_{p}.json"
+        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
         if it.is_file():
             old = json.loads(it.read_text())
-            if old.get("v") == IMAGING_TRUTH_VERSION and old.get("source"):
+            if old.get("v") == IMAGING_TRUTH_VERSIONS[tracer] and old.get("source"):
                 continue
         if tracer.startswith("fdg") and not cache_path(tracer, s, c, p, "truth").is_file():
             continue  # made by the FDG arm run itself
@@ -1140,6 +1189,43 @@ def fix_imaging_truth(tracers=("psma-ga68", "fdg", "fdg-bulky")) -> None:
             print(f"imaging truth {tracer} {s}/{c}: RECIP {tr['recip']} PERCIST {tr['percist']}", flush=True)
         except Exception as exc:  # reported, not hidden
             print(f"imaging truth {tracer} {s}/{c}: ERROR {exc!r}", flush=True)
+
+
+def migrate_imaging_truth_v5(tracers=("fdg", "fdg-bulky"), part: tuple[int, int] = (1, 1)) -> None:
+    """v4 -> v5 FDG imaging-truth caches (:func:`reader_liver_voi`): a pair whose reader liver
+    sphere is not near a lesion keeps its v4 result (checked: the same sphere centre), relabelled;
+    the others are recomputed with the noisy model (imaging truth and the acquired-image reader)."""
+    from theranostix.core.resample import resample_to
+
+    k, n = part
+    for tracer in tracers:
+        for s, c, p in pairs_for(tracer)[k - 1::n]:
+            v4, v5 = (WORK / f"imaging_truth_v{v}_{tracer}_{s}_{c}_{p}.json" for v in (4, 5))
+            a4, a5 = (WORK / f"reader_acquired_v{v}_{tracer}_{s}_{c}_{p}.json" for v in (4, 5))
+            if v5.is_file() or not v4.is_file():
+                continue
+            m = pair_model(s, c, p, tracer, noisy=False)
+            an = m["anatomy"]
+            organs = np.rint(resample_to(an.labels, m["nf_0"], interpolation="nearest").array).astype(np.int64)
+            liver = np.isin(organs, [i for i, n in an.names.items() if n == "liver"])
+            placed, moved = reader_liver_voi(liver, m["nf_0"], [m["disease"].labels, m["followup"].labels])
+            old = json.loads(v4.read_text())
+            if moved:
+                m = pair_model(s, c, p, tracer, noisy=True)
+                tr = _imaging_truth_cached(s, c, p, tracer, model=m)
+                _reader_acquired_cached(s, c, p, tracer, model=m)
+                print(f"{tracer} {s}: liver VOI moved off a lesion; PERCIST {old['percist']} -> {tr['percist']}, "
+                      f"reader {old['reader']['percist']} -> {tr['reader']['percist']}", flush=True)
+                continue
+            if [int(v) for v in placed[1]] != old["liver_voi_centre_kji"]:
+                raise RuntimeError(f"{tracer} {s}: v4 liver VOI centre {old['liver_voi_centre_kji']} is not "
+                                   f"the v5 rule's {placed[1]}")
+            for src, dst, extra in ((v4, v5, {"liver_voi_moved_off_lesion": moved}), (a4, a5, {})):
+                if src.is_file():
+                    doc = dict(json.loads(src.read_text()), v=5, **extra, migrated="from v4: liver VOI unchanged")
+                    tmp = dst.with_suffix(f".{os.getpid()}.tmp")
+                    tmp.write_text(json.dumps(doc, indent=1, default=float))
+                    os.replace(tmp, dst)
 
 
 def _rests_on_single_lesions(r: dict) -> bool | None:
