@@ -561,7 +561,8 @@ def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
     sb, sf = scan(m["nf_b"], truth_b, "baseline"), scan(m["nf_f"], truth_f, "followup")
     bp = m["organ_suv_followup"].get("blood_pool")
     out = {"tracer": tracer, "v": IMAGING_TRUTH_VERSIONS[tracer], "baseline": sb, "followup": sf,
-           "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]], "liver_voi_moved_off_lesion": voi_moved, "rose_k": ROSE_K,
+           "n_new_true": len(new_ids), "liver_voi_centre_kji": [int(v) for v in placed[1]],
+           "liver_voi_moved_off_lesion": voi_moved, "rose_k": ROSE_K,
            "rose_noise": "exact region-mean SD (smoothed white noise, sigma 1 voxel)", "lbm_factor": f_lbm, "uptake_min": m["uptake_min"],
            "blood_pool_suv_followup": bp}
     out.update(imaging_categories(out, "visible"))
@@ -577,7 +578,7 @@ def imaging_truth(m: dict, tracer: str, reader: bool = True) -> dict:
     return out
 
 
-def reader_liver_voi(liver: np.ndarray, grid, lesion_labels) -> tuple[tuple, bool]:
+def reader_liver_voi(liver: np.ndarray, grid, lesion_labels) -> tuple[tuple, bool | None]:
     """The ideal reader's liver VOI (imaging truth v5): PERCIST's 30 mm sphere at the deepest point
     of the true liver, as at v4, unless a truth lesion of either scan (``lesion_labels``: label
     images on any grid) comes within :data:`READER_LIVER_LESION_MARGIN_MM` of it; then at the
