@@ -530,28 +530,17 @@ def assess_response(
                                 where="followups", fix="pass [followup]")
     if not followups:
         raise InvalidInputError("no follow-up analysis given", where="followups")
-    if on_registration_failure not in ("refuse", "flag"):
-        raise InvalidInputError(f"unknown on_registration_failure {on_registration_failure!r}",
-                                where="on_registration_failure", fix="use refuse or flag")
-    if follow_reference not in ("carried", "automatic"):
-        raise InvalidInputError(f"unknown follow_reference {follow_reference!r}",
-                                where="follow_reference", fix="use carried or automatic")
-    if residual_target not in RESIDUAL_TARGET_MODES:
-        raise InvalidInputError(f"unknown residual_target {residual_target!r}", where="residual_target",
-                                fix="use " + " or ".join(RESIDUAL_TARGET_MODES))
+    for name, value, allowed in (("on_registration_failure", on_registration_failure, ("refuse", "flag")),
+                                 ("follow_reference", follow_reference, ("carried", "automatic")),
+                                 ("residual_target", residual_target, RESIDUAL_TARGET_MODES),
+                                 ("recip_volume", recip_volume, RECIP_VOLUME_MODES),
+                                 ("new_lesion_lookback", new_lesion_lookback, NEW_LESION_LOOKBACKS),
+                                 ("new_lesion_min_uptake", new_lesion_min_uptake, NEW_LESION_UPTAKE_REFERENCES)):
+        if value not in allowed:
+            raise InvalidInputError(f"unknown {name} {value!r}", where=name, fix="use " + " or ".join(allowed))
     if not (isinstance(residual_significance_k, (int, float)) and residual_significance_k > 0):
         raise InvalidInputError(f"residual_significance_k {residual_significance_k!r} is not a number > 0",
                                 where="residual_significance_k", fix="give a significance in noise SDs, e.g. 5")
-    if recip_volume not in RECIP_VOLUME_MODES:
-        raise InvalidInputError(f"unknown recip_volume {recip_volume!r}", where="recip_volume",
-                                fix="use " + " or ".join(RECIP_VOLUME_MODES))
-    if new_lesion_lookback not in NEW_LESION_LOOKBACKS:
-        raise InvalidInputError(f"unknown new_lesion_lookback {new_lesion_lookback!r}",
-                                where="new_lesion_lookback", fix="use " + " or ".join(NEW_LESION_LOOKBACKS))
-    if new_lesion_min_uptake not in NEW_LESION_UPTAKE_REFERENCES:
-        raise InvalidInputError(f"unknown new_lesion_min_uptake {new_lesion_min_uptake!r}",
-                                where="new_lesion_min_uptake",
-                                fix="use " + ", ".join(NEW_LESION_UPTAKE_REFERENCES))
     opts = {k.lower(): dict(v) for k, v in (criterion_options or {}).items()}
     prov = Provenance(parameters={
         "criteria": crit, "register": register, "deformable": deformable, "min_ncc": min_ncc,
