@@ -551,3 +551,28 @@ def test_new_lesion_look_back_reads_the_lesion_footprint(make):
     assert f3.n_new_lesions == 0 and any("no label maps" in f for f in f3.flags)
     with pytest.raises(InvalidInputError, match="new_lesion_lookback"):
         assess_response(b, [fu], new_lesion_lookback="cube")
+
+
+def test_lesion_appearing_beside_a_fading_one_is_new_not_the_old_one_moved(make):
+    # baseline: a faint node at x = -4..4 mm (SUV 2); follow-up: it fades to background and a hot
+    # node appears 12 mm away (x = 8..16 mm, SUV 12) where the baseline had background. The two
+    # are within the 15 mm matching gate, but their masks do not overlap and the look-back finds no
+    # uptake at the new node's site: a new lesion (PD), not the faint node grown (measured on PSMA
+    # twin pairs 11030 and 15038, benchmarks/bench_response_notes.md)
+    b_suv, b_lab = _grid_images({(24, 27): 2.0}, {(24, 27): 1})
+    f_suv, f_lab = _grid_images({(27, 29): 12.0}, {(27, 29): 2})
+    b = make.analysis([make.lesion(1, (0, 0, 0), 0.4, 2.0, site="external_iliac_right")], suv=b_suv, labels=b_lab)
+    fu = make.analysis([make.lesion(2, (12, 0, 0), 1.5, 12.0, site="external_iliac_right")],
+                       days=60, suv=f_suv, labels=f_lab)
+    fa = assess_response(b, [fu], criteria=["recip"]).followups[0]
+    status = {(c.baseline_id, c.followup_id): c.status for c in fa.lesions}
+    assert status == {(1, None): "disappeared", (None, 2): "new"}
+    assert fa.new_lesion_ids == [2] and fa.category("recip") == "PD"
+    # uptake at the site at baseline (look-back >= 0.6 x): tracking matches by distance as before
+    b2_suv, _ = _grid_images({(24, 27): 2.0, (27, 29): 8.0}, {})
+    b2 = make.analysis([make.lesion(1, (0, 0, 0), 0.4, 2.0, site="external_iliac_right")], suv=b2_suv, labels=b_lab)
+    f2 = assess_response(b2, [fu], criteria=["recip"]).followups[0]
+    assert [(c.baseline_id, c.followup_id, c.status) for c in f2.lesions] == [(1, 2, "matched")]
+    # the look-back disabled: distance matching as before
+    f3 = assess_response(b, [fu], criteria=["recip"], new_lesion_baseline_fraction=None).followups[0]
+    assert [(c.baseline_id, c.followup_id, c.status) for c in f3.lesions] == [(1, 2, "matched")]

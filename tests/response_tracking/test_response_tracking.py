@@ -95,3 +95,26 @@ def test_new_node_beside_a_matched_one_is_new_not_a_split():
     assert res.n_new == 0 and len(res.splits) == 1
     with pytest.raises(InvalidInputError, match="split_margin_mm"):
         track_lesions(bl, fu, split_margin_mm=-1.0)
+
+
+def test_overlap_only_lesions_match_only_through_their_masks():
+    # a faint node at x = 0 (masks x 2..3) fades; a hot node appears 12 mm away (masks x 5..7): within
+    # the 15 mm gate, so by distance they match -- unless the caller says the follow-up node's site
+    # had no uptake at baseline (overlap_only): then it is new and the faint node disappeared
+    lab_b = np.zeros((10, 10, 10), int)
+    lab_f = np.zeros((10, 10, 10), int)
+    lab_b[4:6, 4:6, 2:4] = 1
+    lab_f[4:6, 4:6, 5:8] = 2
+    bl = [L(1, (0, 0, 0), 0.4, 2.0)]
+    fu = [L(2, (12, 0, 0), 1.5, 12.0)]
+    kw = dict(baseline_labels=lab_b, followup_labels_on_baseline=lab_f)
+    assert track_lesions(bl, fu, **kw).match_of_baseline(1).followup_id == 2
+    res = track_lesions(bl, fu, overlap_only=[2], **kw)
+    assert res.n_matched == 0 and res.n_new == 1 and res.n_disappeared == 1
+    assert res.provenance.parameters["overlap_only"] == [2]
+    # overlapping masks still match (a lesion that grows out of its old place)
+    lab_f[4:6, 4:6, 3:5] = 2
+    res = track_lesions(bl, fu, overlap_only=[2], **kw)
+    assert res.match_of_baseline(1).followup_id == 2 and res.match_of_baseline(1).dice > 0
+    with pytest.raises(InvalidInputError, match="overlap_only needs both label maps"):
+        track_lesions(bl, fu, overlap_only=[2])
