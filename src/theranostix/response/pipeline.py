@@ -21,8 +21,8 @@ optionally the CT, SUV image and lesion label map) and, for each follow-up:
    reaches the follow-up blood-pool SUVmean (``new_lesion_min_uptake``) and the baseline image had no
    comparable uptake at its site (``new_lesion_baseline_fraction``); each failed check is
    written on the event. A follow-up lesion whose footprint had no uptake at baseline (below
-   both) is matched only to a baseline lesion its mask overlaps (``overlap_only`` of ``track_lesions``): a
-   lesion that appears beside a known one is new, not the known one moved.
+   both) is matched only to a baseline lesion its mask overlaps (``overlap_only`` of
+   ``track_lesions``): a lesion that appears beside a known one is new, not the known one moved.
 4. **Criteria** from the analyses:
 
    * RECIP 1.0 -- PSMA-TV = ``burden.total_volume_ml``; new lesions from tracking.
@@ -646,14 +646,12 @@ def assess_response(
         lookback = (_footprint_maxima(b_suv, b_lab, f_on_b, list(f_by_id))
                     if new_lesion_baseline_fraction is not None and new_lesion_lookback == "footprint" else {})
         b_ref = None if new_lesion_min_uptake == "none" else _region(baseline, new_lesion_min_uptake)
-        appeared = [i for i, bmax in lookback.items()
-                    if bmax < new_lesion_baseline_fraction * f_by_id[i].suv_max  # type: ignore[operator]
-                    and (b_ref is None or bmax < float(b_ref["mean"]))]
         tracking = track_lesions(
             [_obs(x) for x in b_les], [_obs(x) for x in f_les],
             followup_to_baseline=None if reg is None else reg.followup_to_baseline,
             baseline_labels=None if f_on_b is None else np.asarray(b_lab.array).astype(np.int64),
-            followup_labels_on_baseline=f_on_b, overlap_only=appeared)
+            followup_labels_on_baseline=f_on_b,
+            overlap_only=_no_uptake_at_baseline(lookback, f_by_id, new_lesion_baseline_fraction, b_ref))
         changes: list[LesionChange] = []
         for m in tracking.matches:
             b = b_by_id.get(m.baseline_id) if m.baseline_id is not None else None
@@ -798,7 +796,8 @@ def _mapped_site(lesion: Any, to_other: Any) -> tuple[np.ndarray, float]:
     return pt[0], (3.0 * lesion.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
 
 
-def _footprint_maxima(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None, followup_ids: list[int]) -> dict[int, float]:
+def _footprint_maxima(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None,
+                      followup_ids: list[int]) -> dict[int, float]:
     """Baseline SUVmax over each follow-up lesion's own voxels mapped onto the baseline grid.
 
     ``f_on_b`` holds the follow-up lesion ids resampled onto the baseline label grid (nearest
@@ -818,6 +817,18 @@ def _footprint_maxima(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None, followu
     return {i: float(v) for i, v in zip(ids, np.atleast_1d(maxima))}
 
 
+def _no_uptake_at_baseline(lookback: dict[int, float], f_by_id: dict[int, Any], fraction: float | None,
+                           reference: dict | None) -> list[int]:
+    """Follow-up lesions whose footprint had no uptake at baseline: the baseline SUVmax there
+    (``lookback``, :func:`_footprint_maxima`) is below ``fraction`` x the lesion's SUVmax and below
+    the baseline ``reference`` region's SUVmean (when given). Tracking matches them only through
+    mask overlap (``overlap_only`` of :func:`~theranostix.response.tracking.track_lesions`)."""
+    if fraction is None:
+        return []
+    return [i for i, bmax in lookback.items()
+            if bmax < fraction * f_by_id[i].suv_max and (reference is None or bmax < float(reference["mean"]))]
+
+
 def _max_at_site(lesion: Any, other_suv: Any, to_other: Any) -> float | None:
     """SUVmax of the other scan at a lesion's site: within the lesion's equivalent radius +
     ``NEW_LESION_MARGIN_MM`` of its mapped centroid (see :func:`_mapped_site`)."""
@@ -835,11 +846,12 @@ def _one_sided_segmentations(changes: list[LesionChange], b_by_id: dict[int, Any
     (``b_lab`` given: the baseline label map; :func:`_footprint_on`) -- else within its equivalent
     radius + ``NEW_LESION_MARGIN_MM`` of its centroid -- mapped through the registration, is at
     least ``fraction`` x its baseline SUVmax; such lesions are flagged. The footprint, like the
-    look-back's, does not reach into a lesion that appeared beside it. Both are left out of PERCIST's TLG comparison and RECIP's TTVs
-    (``recip_volume``), which then compare the same lesions on both scans plus the truly new and
-    truly resolved ones: a lesion near the segmentation threshold that is segmented on one scan
-    only is not a change in the extent of disease (measured: one such node made a +95 % TLG
-    "rise" on a twin pair whose true TLG rose 56 %, benchmarks/bench_response_notes.md).
+    look-back's, does not reach into a lesion that appeared beside it. Both are left out of
+    PERCIST's TLG comparison and RECIP's TTVs (``recip_volume``), which then compare the same
+    lesions on both scans plus the truly new and truly resolved ones: a lesion near the segmentation
+    threshold that is segmented on one scan only is not a change in the extent of disease (measured:
+    one such node made a +95 % TLG "rise" on a twin pair whose true TLG rose 56 %,
+    benchmarks/bench_response_notes.md).
     """
     skip_f = {int(c.followup_id) for c in changes
               if c.status == "new" and c.followup_id is not None
