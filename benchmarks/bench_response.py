@@ -1212,7 +1212,7 @@ def migrate_imaging_truth_v5(tracers=("fdg", "fdg-bulky"), part: tuple[int, int]
             m = pair_model(s, c, p, tracer, noisy=False, images=False)
             an = m["anatomy"]
             organs = np.rint(resample_to(an.labels, m["grid"], interpolation="nearest").array).astype(np.int64)
-            liver = np.isin(organs, [i for i, n in an.names.items() if n == "liver"])
+            liver = np.isin(organs, [i for i, name in an.names.items() if name == "liver"])
             placed, moved = reader_liver_voi(liver, m["grid"], [m["disease"].labels, m["followup"].labels])
             old = json.loads(v4.read_text())
             if moved:
@@ -1602,8 +1602,11 @@ def write_doc_v2() -> None:
             "leave out the lesions segmented on one scan only although their uptake is on both) and changed "
             "nothing after: **held-out 8 is the unbiased estimate of this revision** (the change moves two of its "
             "RECIP categories: one gained, one lost). The rows of the earlier sets are from the earlier code. "
-            "**Held-out 9** (PSMA from 17000, FDG from 17400, fdg-bulky 940-979) is fixed for the next change; "
-            "it has not been run. "
+            "**Held-out 9** (PSMA from 17000, FDG from 17400, fdg-bulky 940-979) was fixed by the sixteenth "
+            "session; the **eighteenth session** ran it once on its final code (24768ae: a follow-up lesion whose "
+            "site had no uptake at baseline matches only a baseline lesion its mask overlaps). Its PSMA "
+            "analysis arm is complete; its PSMA truth arm and FDG sets were stopped unfinished and are completed "
+            "on the same code. "
             "Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
             "| tracer | arm | pairs | criterion | vs goal truth | Wilson 95 % | ideal-reader ceiling | "
             f"on pairs the reader decides (>= {READER_DECIDED:.0%}) | vs noise-free imaging truth | "

@@ -813,7 +813,7 @@ def _footprint_maxima(b_suv: Any, b_lab: Any, f_on_b: np.ndarray | None,
     ids = [int(i) for i in followup_ids if int(i) in present]
     if not ids:
         return {}
-    maxima = ndimage.maximum(np.asarray(b_suv.array, dtype=float), labels=f_on_b, index=ids)
+    maxima = ndimage.maximum(np.asarray(b_suv.array), labels=f_on_b, index=ids)  # no float64 copy of the image
     return {i: float(v) for i, v in zip(ids, np.atleast_1d(maxima))}
 
 
