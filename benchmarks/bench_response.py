@@ -171,15 +171,18 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
 #: code (8f88471, the PERCIST residual site). "held-out 8" was fixed by the fifteenth session after its
 #: last code change, for the next session's code; the sixteenth session ran it once on its final code
 #: (b40e326, RECIP's TTVs compare the same disease). "held-out 9" was fixed by the sixteenth session
-#: after its last code change, for the next session's code. Seeds are taken in order from a start seed,
+#: after its last code change, for the next session's code; the eighteenth session ran it once on its
+#: final code (24768ae, tracking by overlap; FDG and the PSMA truth arm finished by the nineteenth
+#: session on the same code). "held-out 10" was fixed by the nineteenth session before it changed any
+#: analysis or response code, for that session's change. Seeds are taken in order from a start seed,
 #: cycles 1 + seed % 2, keeping the
 #: first HELDOUT_N // 4 of each response class the twin draws for the seed (the stratification of the
 #: development pairs: 5 per class there), patterns cycling as in the development pairs.
 DEVELOPMENT_N, HELDOUT_N = 20, 40
 #: First seed of held-out 1, 2, ... per twin tracer (a new held-out set is one more seed here).
 HELDOUT_FIRST_SEEDS: dict[str, tuple[int, ...]] = {
-    "psma-ga68": (1000, 3000, 5000, 7000, 9000, 11000, 13000, 15000, 17000),
-    "fdg": (1400, 3400, 5400, 7400, 9400, 11400, 13400, 15400, 17400)}
+    "psma-ga68": (1000, 3000, 5000, 7000, 9000, 11000, 13000, 15000, 17000, 19000),
+    "fdg": (1400, 3400, 5400, 7400, 9400, 11400, 13400, 15400, 17400, 19400)}
 #: Set names in order, with their sizes (every set of pairs_for is these, concatenated).
 PAIR_SETS: tuple[tuple[str, int], ...] = (("development", DEVELOPMENT_N),) + tuple(
     (f"held-out {i}", HELDOUT_N) for i in range(1, len(HELDOUT_FIRST_SEEDS["psma-ga68"]) + 1))
