@@ -630,8 +630,13 @@ def _reader_category(tr: dict, pb: float, lb: float, sb: float, pf: float, lf: f
     follow-up (``pf, lf, sf``), the visible new lesions and the true TLG of the visible lesions."""
     from theranostix.response.criteria import PercistScan, percist
 
-    if not np.isfinite(pb):
+    # A reading <= 0 -- the noise of a faint lesion on a near-zero background (held-out-9 pair 17027:
+    # -0.05 SUL in one realisation) -- is no readable uptake, read as no visible lesion on that scan
+    # (PERCIST's engine refuses a SUL <= 0). Only realisations that used to raise are changed.
+    if not (np.isfinite(pb) and pb > 0):
         return "NE"
+    if not pf > 0:
+        pf = -np.inf
     f_lbm = tr["lbm_factor"]
     up = tr.get("uptake_min", 60.0)
     bp = tr.get("blood_pool_suv_followup")
