@@ -626,7 +626,7 @@ def _correlated_noise_boxes(shape: tuple[int, ...], n: int, rng: np.random.Gener
 
 def _reader_category(tr: dict, pb: float, lb: float, sb: float, pf: float, lf: float, sf: float) -> str:
     """The ideal reader's PERCIST category from its SUV readings of one pair (-inf / nan: no
-    visible lesion on that scan): SULpeak, liver SUVmean and SD of baseline (``pb, lb, sb``) and
+    visible lesion on that scan; a SULpeak <= 0: no readable uptake, the same): SULpeak, liver SUVmean and SD of baseline (``pb, lb, sb``) and
     follow-up (``pf, lf, sf``), the visible new lesions and the true TLG of the visible lesions."""
     from theranostix.response.criteria import PercistScan, percist
 
@@ -1615,7 +1615,9 @@ def write_doc_v2() -> None:
             "site had no uptake at baseline matches only a baseline lesion its mask overlaps); its PSMA truth "
             "arm and FDG sets, stopped unfinished then, were completed by the **nineteenth session** on the same "
             "code (the rows already made were kept, the others made; no analysis or response code changed in "
-            "between): **held-out 9 is the unbiased estimate of that revision**. **Held-out 10** (PSMA from "
+            "between; pair 17027, which had no row because the benchmark's reader failed on a SULpeak reading "
+            "of -0.05 in one noise realisation, was run after the reader was fixed to read a SULpeak <= 0 as no "
+            "readable uptake): **held-out 9 is the unbiased estimate of that revision**. **Held-out 10** (PSMA from "
             "19000, FDG from 19400, fdg-bulky 980-1019) was fixed by the nineteenth session before it changed "
             "any analysis or response code. "
             "Intervals: Wilson 95 % (`scipy.stats.binomtest`).", "",
