@@ -123,7 +123,7 @@ def new_lesion_sensitivity(arm: str = "masks") -> None:
     tot = {k: [0, 0, 0, 0] for k in NEW_LESION_SETTINGS}  # exact, spurious (truth 0), missed (truth > 0), pairs
     for seed, cyc, pattern in pairs_for("psma-ga68"):
         d = WORK / f"twin_{seed}_{cyc}_{pattern}"
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS['psma-ga68']}_psma-ga68_{seed}_{cyc}_{pattern}.json"
+        it = truth_cache_path("imaging_truth", "psma-ga68", seed, cyc, pattern)
         if not (d / ANALYSIS_CACHE[arm].format(tp="followup") / "analysis.json").is_file() or not it.is_file():
             continue
         n_true = json.loads(it.read_text())["n_new_visible"]
@@ -626,8 +626,9 @@ def _correlated_noise_boxes(shape: tuple[int, ...], n: int, rng: np.random.Gener
 
 def _reader_category(tr: dict, pb: float, lb: float, sb: float, pf: float, lf: float, sf: float) -> str:
     """The ideal reader's PERCIST category from its SUV readings of one pair (-inf / nan: no
-    visible lesion on that scan; a SULpeak <= 0: no readable uptake, the same): SULpeak, liver SUVmean and SD of baseline (``pb, lb, sb``) and
-    follow-up (``pf, lf, sf``), the visible new lesions and the true TLG of the visible lesions."""
+    visible lesion on that scan; a SULpeak <= 0: no readable uptake, the same): SULpeak, liver
+    SUVmean and SD of baseline (``pb, lb, sb``) and follow-up (``pf, lf, sf``), the visible new
+    lesions and the true TLG of the visible lesions."""
     from theranostix.response.criteria import PercistScan, percist
 
     # A reading <= 0 -- the noise of a faint lesion on a near-zero background (held-out-9 pair 17027:
@@ -803,7 +804,7 @@ def organ_masks_on(labels_img, names: dict, grid, lesion_labels=None, lesion_hos
 
 
 def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
-    cache = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{seed}_{cycles}_{pattern}.json"
+    cache = truth_cache_path("imaging_truth", tracer, seed, cycles, pattern)
     if cache.is_file():
         return json.loads(cache.read_text())
     truth_doc = None
@@ -825,7 +826,7 @@ def _imaging_truth_cached(seed, cycles, pattern, tracer, model=None) -> dict:
 def _reader_acquired_cached(seed, cycles, pattern, tracer, model=None) -> dict:
     """The ideal reader of the acquired FDG images of a pair (:func:`reader_percist_acquired`),
     cached apart from the imaging truth (whose cached values it checks it reproduces)."""
-    cache = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{seed}_{cycles}_{pattern}.json"
+    cache = truth_cache_path("reader_acquired", tracer, seed, cycles, pattern)
     if cache.is_file():
         return json.loads(cache.read_text())
     if tracer == "psma-ga68":
@@ -1038,6 +1039,14 @@ def selected_pairs(tracer: str, n: int | None = None, set_name: str | None = Non
     return todo if set_name is None else [p for p in todo if pair_set(tracer, p[0]) == set_name]
 
 
+def truth_cache_path(kind: str, tracer: str, seed: int, cycles: int, pattern: str,
+                     version: int | None = None) -> Path:
+    """Cache file of a pair's ``kind`` ("imaging_truth" or "reader_acquired") at ``version``
+    (default: the tracer's current :data:`IMAGING_TRUTH_VERSIONS`)."""
+    v = IMAGING_TRUTH_VERSIONS[tracer] if version is None else version
+    return WORK / f"{kind}_v{v}_{tracer}_{seed}_{cycles}_{pattern}.json"
+
+
 def latest_heldout_set(tracer: str, rows: list[dict]) -> str | None:
     """The last held-out set of :data:`PAIR_SETS` with a row among ``rows`` (None: none)."""
     present = {pair_set(tracer, r["seed"]) for r in rows}
@@ -1166,9 +1175,9 @@ def _rows(tracer: str, arm: str) -> list[dict]:
         if not f.is_file():
             continue
         r = json.loads(f.read_text())
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
+        it = truth_cache_path("imaging_truth", tracer, s, c, p)
         if not it.is_file():
-            it = WORK / f"imaging_truth_v2_{tracer}_{s}_{c}_{p}.json"
+            it = truth_cache_path("imaging_truth", tracer, s, c, p, 2)
         if "error" not in r and it.is_file():
             doc = json.loads(it.read_text())
             r["imaging"] = {k: doc.get(k) for k in IMAGING_KEYS}
@@ -1177,7 +1186,7 @@ def _rows(tracer: str, arm: str) -> list[dict]:
                 r["imaging"]["recip_positive"] = pos["recip"]
             if r["imaging"].get("reader"):
                 r["imaging"]["percist_reader"] = r["imaging"]["reader"]["percist"]
-            ra = WORK / f"reader_acquired_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
+            ra = truth_cache_path("reader_acquired", tracer, s, c, p)
             if ra.is_file():
                 r["imaging"]["reader_acquired"] = json.loads(ra.read_text())
                 r["imaging"]["percist_acquired"] = r["imaging"]["reader_acquired"]["percist"]
@@ -1189,7 +1198,7 @@ def fix_imaging_truth(tracers=("psma-ga68", "fdg", "fdg-bulky")) -> None:
     """(Re)compute imaging-truth caches of an older version (PSMA: not built from the cached truth.json)."""
     todo = [(t, s, c, p) for t in tracers for s, c, p in pairs_for(t)]
     for tracer, s, c, p in todo:
-        it = WORK / f"imaging_truth_v{IMAGING_TRUTH_VERSIONS[tracer]}_{tracer}_{s}_{c}_{p}.json"
+        it = truth_cache_path("imaging_truth", tracer, s, c, p)
         if it.is_file():
             old = json.loads(it.read_text())
             if old.get("v") == IMAGING_TRUTH_VERSIONS[tracer] and old.get("source"):
@@ -1213,8 +1222,8 @@ def migrate_imaging_truth_v5(tracers=("fdg", "fdg-bulky"), part: tuple[int, int]
     k, n = part
     for tracer in tracers:
         for s, c, p in pairs_for(tracer)[k - 1::n]:
-            v4, v5 = (WORK / f"imaging_truth_v{v}_{tracer}_{s}_{c}_{p}.json" for v in (4, 5))
-            a4, a5 = (WORK / f"reader_acquired_v{v}_{tracer}_{s}_{c}_{p}.json" for v in (4, 5))
+            v4, v5 = (truth_cache_path("imaging_truth", tracer, s, c, p, v) for v in (4, 5))
+            a4, a5 = (truth_cache_path("reader_acquired", tracer, s, c, p, v) for v in (4, 5))
             if v5.is_file() or not v4.is_file():
                 continue
             m = pair_model(s, c, p, tracer, noisy=False, images=False)
